@@ -1,0 +1,30 @@
+"""The Flower ClientApp: plain local training on the data view the server asks for.
+
+Methods that need other client work register handlers for ``train.<action>`` messages in
+``clients/handlers/`` (one file per method); they are all registered here.
+"""
+
+from __future__ import annotations
+
+from flwr.app import Context, Message
+from flwr.clientapp import ClientApp
+
+from fedunlearn.training import train
+
+from . import handlers
+from .job import ClientJob
+
+app = ClientApp()
+
+
+@app.train()
+def local_training(message: Message, context: Context) -> Message:
+    """Train the received model on this client's ``view`` data (``all``, ``retain`` or ``forget``)."""
+    job = ClientJob.from_message(message, context)
+    x, y = job.arrays()
+    model = job.model()
+    loss = train(model, x, y, job.settings, job.seed)
+    return job.reply(model, num_examples=len(y), **{"train-loss": loss})
+
+
+handlers.register_all(app)

@@ -1,0 +1,64 @@
+"""What one client needs to answer one message: its configuration, its data and its seed.
+
+Clients are stateless. Each message carries the experiment's keys; the client rebuilds its data,
+partition and deletion request from them (cached per process) and its identity from the node config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
+
+from fedunlearn.config import SCHEMA, validate
+from fedunlearn.federation import Federation
+from fedunlearn.models import Classifier, build_model
+from fedunlearn.training import TrainSettings, derive_seed
+
+# Ray gives each simulated client one CPU; more torch threads than that only contend.
+torch.set_num_threads(1)
+
+
+@dataclass
+class ClientJob:
+    message: Message
+    config: dict[str, Any]
+    partition_id: int
+    federation: Federation
+
+    @classmethod
+    def from_message(cls, message: Message, context: Context) -> "ClientJob":
+        sent = dict(message.content["config"])
+        config = validate({k: v for k, v in sent.items() if k in SCHEMA})
+        config.update({k: v for k, v in sent.items() if k not in SCHEMA})
+        if "partition-id" not in context.node_config:
+            raise ValueError("node config has no 'partition-id': start the SuperNode with --node-config 'partition-id=N'")
+        return cls(message, config, int(context.node_config["partition-id"]), Federation.from_config(config))
+
+    @property
+    def seed(self) -> int:
+        """This client's seed for this phase and round."""
+        return derive_seed(self.config["seed"], self.config["phase"], self.config["server-round"], self.partition_id)
+
+    @property
+    def settings(self) -> TrainSettings:
+        return TrainSettings.from_config(self.config)
+
+    def arrays(self, view: str | None = None):
+        """This client's (x, y) for ``view`` (default: the view the message asks for)."""
+        return self.federation.client_arrays(self.partition_id, view or self.config["view"])
+
+    def model(self) -> Classifier:
+        """The global model the message carries."""
+        data = self.federation.data
+        model = build_model(self.config["model"], data.input_shape, data.num_classes)
+        model.load_state_dict(self.message.content["arrays"].to_torch_state_dict())
+        return model
+
+    def reply(self, model: Classifier, num_examples: int, **metrics: float) -> Message:
+        """The reply: the trained model and metrics (``num-examples`` weights FedAvg)."""
+        record = MetricRecord({"num-examples": num_examples, "partition-id": self.partition_id, **metrics})
+        content = RecordDict({"arrays": ArrayRecord(model.state_dict()), "metrics": record})
+        return Message(content=content, reply_to=self.message)

@@ -1,0 +1,226 @@
+"""Experiment configuration: the keys, their types, defaults and allowed values, and validation.
+
+Keys are Flower run-config keys (kebab-case). The same keys appear in ``experiments/*.toml``, in
+``[tool.flwr.app.config]`` of ``pyproject.toml`` and after ``--run-config``. Every value is checked
+here, before any data is loaded, Ray starts or a directory is written; a bad value raises
+:class:`ConfigError` whose message names the key, the value given and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+DATASETS = ("digits", "synthetic", "mnist", "fashion_mnist", "cifar10", "npz")
+MODELS = ("mlp", "cnn", "resnet18")
+PARTITIONERS = ("iid", "dirichlet", "pathological")
+
+
+class ConfigError(ValueError):
+    """An experiment configuration that cannot run. The message is one line, fit for a user."""
+
+
+@dataclass(frozen=True)
+class Key:
+    """One configuration key: its type, default, what it means, and an optional value check.
+
+    ``check`` returns None when the value is allowed, else a phrase saying what is allowed.
+    """
+
+    type: type
+    default: Any
+    help: str
+    check: Callable[[Any], str | None] | None = None
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str | None]:
+    return lambda v: None if v in choices else "one of " + ", ".join(repr(c) for c in choices)
+
+
+def _at_least(low: float) -> Callable[[Any], str | None]:
+    return lambda v: None if v >= low else f"a number >= {low}"
+
+
+def _positive(v: float) -> str | None:
+    return None if v > 0 and math.isfinite(v) else "a finite number > 0"
+
+
+def _fraction_open_closed(v: float) -> str | None:
+    return None if 0 < v <= 1 else "a number in (0, 1]"
+
+
+def _fraction_open(v: float) -> str | None:
+    return None if 0 < v < 1 else "a number in (0, 1)"
+
+
+def _shape(v: str) -> str | None:
+    try:
+        dims = [int(d) for d in v.split(",")]
+    except ValueError:
+        dims = []
+    return None if dims and all(d > 0 for d in dims) else "comma-separated positive sizes such as '1,8,8'"
+
+
+def _safe_name(v: str) -> str | None:
+    ok = v and all(c.isalnum() or c in "-_." for c in v) and not v.startswith(".")
+    return None if ok else "a name of letters, digits, '-', '_' and '.' that does not start with '.'"
+
+
+SCHEMA: dict[str, Key] = {
+    # Experiment identity and output.
+    "name": Key(str, "default", "experiment name, used in the run directory's name", _safe_name),
+    "out-dir": Key(str, "", "output directory; empty: runs/<name>-<timestamp>/"),
+    "seed": Key(int, 0, "seed of the model initialisation, partitioning and client training", _at_least(0)),
+    # Data.
+    "dataset": Key(str, "digits", "data set", _one_of(DATASETS)),
+    "data-path": Key(str, "", "path of an .npz file with arrays x and y (dataset = 'npz')"),
+    "test-fraction": Key(float, 0.2, "share of the data held out as the server's test set", _fraction_open),
+    "synthetic-samples": Key(int, 2000, "number of samples of the synthetic data set", _at_least(2)),
+    "synthetic-classes": Key(int, 10, "number of classes of the synthetic data set", _at_least(2)),
+    "synthetic-shape": Key(str, "1,8,8", "shape of one synthetic sample, channels first", _shape),
+    # Federation.
+    "num-clients": Key(int, 10, "number of (simulated) clients", _at_least(2)),
+    "partitioner": Key(str, "dirichlet", "how the training data is split over clients", _one_of(PARTITIONERS)),
+    "dirichlet-alpha": Key(float, 0.5, "concentration of the Dirichlet partitioner", _positive),
+    "classes-per-client": Key(int, 2, "classes each client holds (pathological partitioner)", _at_least(1)),
+    "fraction-train": Key(float, 1.0, "share of clients sampled in each round", _fraction_open_closed),
+    # Model and training.
+    "model": Key(str, "cnn", "model architecture", _one_of(MODELS)),
+    "num-server-rounds": Key(int, 15, "FedAvg rounds of the original training and of the reference", _at_least(1)),
+    "local-epochs": Key(int, 2, "local epochs per client per round", _at_least(1)),
+    "batch-size": Key(int, 32, "local mini-batch size", _at_least(1)),
+    "learning-rate": Key(float, 0.05, "local SGD learning rate", _positive),
+    "momentum": Key(float, 0.9, "local SGD momentum", lambda v: None if 0 <= v < 1 else "a number in [0, 1)"),
+    # Deletion request and unlearning.
+    "forget-class": Key(int, 3, "class to forget on every client", _at_least(0)),
+    "unlearn-methods": Key(str, "finetune", "comma-separated unlearning methods to run"),
+    "unlearn-rounds": Key(int, 5, "federated rounds each unlearning method may use", _at_least(1)),
+}
+
+DEFAULTS: dict[str, Any] = {name: key.default for name, key in SCHEMA.items()}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Return ``value`` as the key's type, or raise ConfigError (ints are accepted for floats)."""
+    want = SCHEMA[name].type
+    if want is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, bool) and want is not bool or not isinstance(value, want):
+        raise ConfigError(f"{name} = {value!r}: must be of type {want.__name__}")
+    return value
+
+
+def validate(values: Mapping[str, Any], *, known_methods: Mapping[str, frozenset[str]] | None = None) -> dict[str, Any]:
+    """Check every key and value and return the full configuration (defaults filled in).
+
+    Parameters
+    ----------
+    values
+        Keys to set; missing keys take their defaults.
+    known_methods
+        Unlearning method name -> request kinds it supports. When given, ``unlearn-methods`` is checked
+        against it.
+
+    Returns
+    -------
+    dict
+        Every key of :data:`SCHEMA` with its checked value.
+    """
+    for name in values:
+        if name not in SCHEMA:
+            raise ConfigError(f"{name}: unknown key; allowed keys: {', '.join(sorted(SCHEMA))}")
+    config = dict(DEFAULTS)
+    for name, value in values.items():
+        config[name] = _coerce(name, value)
+    for name, key in SCHEMA.items():
+        problem = key.check(config[name]) if key.check else None
+        if problem:
+            raise ConfigError(f"{name} = {config[name]!r}: must be {problem}")
+
+    if config["dataset"] == "npz" and not config["data-path"]:
+        raise ConfigError("data-path = '': dataset 'npz' needs the path of an .npz file with arrays x and y")
+    methods = method_names(config)
+    if not methods:
+        raise ConfigError(f"unlearn-methods = {config['unlearn-methods']!r}: must name at least one method")
+    if known_methods is not None:
+        for method in methods:
+            if method not in known_methods:
+                raise ConfigError(
+                    f"unlearn-methods = {config['unlearn-methods']!r}: unknown method {method!r}; "
+                    f"allowed: {', '.join(sorted(known_methods))}"
+                )
+            kind = request_kind(config)
+            if kind not in known_methods[method]:
+                raise ConfigError(
+                    f"unlearn-methods = {config['unlearn-methods']!r}: method {method!r} does not support "
+                    f"{kind} requests; it supports: {', '.join(sorted(known_methods[method]))}"
+                )
+    return config
+
+
+def validate_against_data(config: Mapping[str, Any], num_classes: int, num_train: int) -> None:
+    """Checks that need the data set's size: the forgotten class and the number of clients."""
+    if not 0 <= config["forget-class"] < num_classes:
+        raise ConfigError(
+            f"forget-class = {config['forget-class']}: must be a class label of dataset "
+            f"{config['dataset']!r} (0..{num_classes - 1})"
+        )
+    if config["num-clients"] > num_train:
+        raise ConfigError(
+            f"num-clients = {config['num-clients']}: must be at most the number of training samples ({num_train})"
+        )
+    if config["partitioner"] == "pathological" and config["classes-per-client"] > num_classes:
+        raise ConfigError(
+            f"classes-per-client = {config['classes-per-client']}: must be at most the number of classes ({num_classes})"
+        )
+
+
+def method_names(config: Mapping[str, Any]) -> list[str]:
+    """The unlearning methods named by ``unlearn-methods``, in order, without blanks."""
+    return [m.strip() for m in config["unlearn-methods"].split(",") if m.strip()]
+
+
+def request_kind(config: Mapping[str, Any]) -> str:
+    """The kind of deletion request the configuration makes."""
+    return "class"
+
+
+def load_experiment_file(path: str | Path) -> dict[str, Any]:
+    """Read the keys of an experiment TOML file (flat ``key = value`` pairs)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"experiment file {str(path)!r}: no such file")
+    try:
+        values = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"experiment file {str(path)!r}: not valid TOML ({exc})") from None
+    for name, value in values.items():
+        if isinstance(value, dict):
+            raise ConfigError(f"{name}: tables are not allowed in an experiment file; use flat 'key = value' pairs")
+    values.setdefault("name", path.stem)
+    return values
+
+
+def parse_run_config(text: str) -> dict[str, Any]:
+    """Parse ``--run-config "key=value key2=value2"`` as Flower does: values are TOML literals.
+
+    A value that is not a TOML literal (an unquoted word such as ``iid``) is taken as a string.
+    """
+    values: dict[str, Any] = {}
+    try:
+        items = shlex.split(text)
+    except ValueError as exc:
+        raise ConfigError(f"--run-config {text!r}: cannot be split into key=value pairs ({exc})") from None
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--run-config {item!r}: must be of the form key=value")
+        try:
+            values[name] = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            values[name] = raw
+    return values

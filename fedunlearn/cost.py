@@ -1,0 +1,36 @@
+"""What producing a model cost: rounds, client trainings, bytes exchanged and wall seconds."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class Cost:
+    """Accumulated cost of one phase (training, retraining or one unlearning method).
+
+    ``client_rounds`` counts client trainings (one client doing its local work in one round);
+    ``bytes_down``/``bytes_up`` count the model payload (array bytes) sent to and received from clients.
+    """
+
+    rounds: int = 0
+    client_rounds: int = 0
+    bytes_down: int = 0
+    bytes_up: int = 0
+    seconds: float = 0.0
+
+    def add(self, other: "Cost") -> "Cost":
+        return Cost(**{k: getattr(self, k) + getattr(other, k) for k in asdict(self)})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class PhaseResult:
+    """A federated phase's outcome: the final model (a Flower ArrayRecord), its cost, and per-round history."""
+
+    arrays: object
+    cost: Cost
+    history: list[dict] = field(default_factory=list)
+    details: dict = field(default_factory=dict)

@@ -1,0 +1,114 @@
+"""Models: an MLP, a small CNN (digits, MNIST-size inputs) and ResNet-18 (CIFAR-size inputs).
+
+Every model is a :class:`Classifier`: ``features(x)`` gives the representation (penultimate
+features, ``feature_dim`` wide) and ``head`` maps it to class logits. FUCRT and the evaluator use the
+representation; ``forward`` is ``head(features(x))``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+from torch import nn
+
+
+class Classifier(nn.Module, ABC):
+    """A representation network followed by a linear classifier head."""
+
+    feature_dim: int
+    head: nn.Linear
+
+    @abstractmethod
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The representation of a batch: (N, feature_dim)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class MLP(Classifier):
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int, hidden: int = 128) -> None:
+        super().__init__()
+        in_dim = 1
+        for d in input_shape:
+            in_dim *= d
+        self.body = nn.Sequential(
+            nn.Flatten(), nn.Linear(in_dim, 2 * hidden), nn.ReLU(), nn.Linear(2 * hidden, hidden), nn.ReLU()
+        )
+        self.feature_dim = hidden
+        self.head = nn.Linear(hidden, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+class SmallCNN(Classifier):
+    """Two conv blocks and a dense layer; works for 8x8 digits and 28x28 MNIST alike."""
+
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int, hidden: int = 128) -> None:
+        super().__init__()
+        channels = input_shape[0]
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.AdaptiveAvgPool2d(4), nn.Flatten(),
+            nn.Linear(64 * 4 * 4, hidden), nn.ReLU(),
+        )
+        self.feature_dim = hidden
+        self.head = nn.Linear(hidden, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, in_planes: int, planes: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or in_planes != planes:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return torch.relu(out + self.shortcut(x))
+
+
+class ResNet18(Classifier):
+    """ResNet-18 in its CIFAR form (3x3 stem, no max-pool), as used by FUCRT's CIFAR experiments."""
+
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(input_shape[0], 64, 3, stride=1, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU()
+        )
+        layers, in_planes = [], 64
+        for planes, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            layers += [BasicBlock(in_planes, planes, stride), BasicBlock(planes, planes, 1)]
+            in_planes = planes
+        self.layers = nn.Sequential(*layers)
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.feature_dim = 512
+        self.head = nn.Linear(512, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.layers(self.stem(x)))
+
+
+MODEL_CLASSES: dict[str, type[Classifier]] = {"mlp": MLP, "cnn": SmallCNN, "resnet18": ResNet18}
+
+
+def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed: int | None = None) -> Classifier:
+    """A fresh model; with ``seed`` its initial weights depend on nothing else."""
+    if seed is not None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return MODEL_CLASSES[name](input_shape, num_classes)
+    return MODEL_CLASSES[name](input_shape, num_classes)

@@ -1,0 +1,73 @@
+"""Progress output for long runs: a bar per phase on a terminal, a line per round elsewhere."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichBar, TextColumn, TimeElapsedColumn
+
+from .cost import Cost
+
+
+class Progress(Protocol):
+    def phase_start(self, phase: str, rounds: int) -> None: ...
+    def round_done(self, phase: str, server_round: int, metrics: dict) -> None: ...
+    def phase_end(self, phase: str, cost: Cost) -> None: ...
+    def message(self, text: str) -> None: ...
+
+
+class ConsoleProgress:
+    """Shows each phase's rounds: a live bar on a terminal, one line per round in a log."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        self._bar: RichBar | None = None
+        self._task = None
+        self._rounds = 0
+
+    def phase_start(self, phase: str, rounds: int) -> None:
+        self._rounds = rounds
+        if self.console.is_terminal:
+            self._bar = RichBar(
+                TextColumn("[bold]{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[loss]}"), TimeElapsedColumn(), console=self.console,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task(phase, total=rounds, loss="")
+
+    def round_done(self, phase: str, server_round: int, metrics: dict) -> None:
+        loss = f"train loss {metrics['train-loss']:.4f}" if "train-loss" in metrics else ""
+        if self._bar is not None:
+            self._bar.update(self._task, advance=1, loss=loss)
+        else:
+            self.console.print(f"{phase:<12} round {server_round}/{self._rounds}  {loss}", highlight=False)
+
+    def phase_end(self, phase: str, cost: Cost) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+        self.console.print(
+            f"{phase:<12} done: {cost.rounds} rounds, {cost.client_rounds} client trainings, "
+            f"{(cost.bytes_down + cost.bytes_up) / 1e6:.1f} MB, {cost.seconds:.1f} s",
+            highlight=False,
+        )
+
+    def message(self, text: str) -> None:
+        self.console.print(text, highlight=False)
+
+
+class SilentProgress:
+    """Shows nothing (tests, library use)."""
+
+    def phase_start(self, phase: str, rounds: int) -> None:
+        pass
+
+    def round_done(self, phase: str, server_round: int, metrics: dict) -> None:
+        pass
+
+    def phase_end(self, phase: str, cost: Cost) -> None:
+        pass
+
+    def message(self, text: str) -> None:
+        pass

@@ -1,0 +1,105 @@
+"""FedAvg as every phase uses it: Flower's FedAvg plus cost accounting, seeded sampling and a
+deterministic aggregation order.
+
+Methods whose clients run a custom action (``train.<action>``) or whose server aggregates more than
+the model subclass :class:`AccountedFedAvg` and override only what differs.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable
+
+from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
+from flwr.serverapp import Grid
+from flwr.serverapp.strategy import FedAvg
+
+from fedunlearn.cost import Cost
+from fedunlearn.training import derive_seed
+
+
+def payload_bytes(record: ArrayRecord) -> int:
+    """Bytes of the serialised arrays in ``record`` (what crosses the wire for the model)."""
+    return sum(len(array.data) for array in record.values())
+
+
+class ClientFailure(RuntimeError):
+    """A client answered a training message with an error."""
+
+
+class AccountedFedAvg(FedAvg):
+    """Flower's FedAvg that also counts the phase's cost and samples clients reproducibly.
+
+    Parameters
+    ----------
+    phase
+        Name of the phase (``original``, ``retrain``, a method name); part of every client seed.
+    seed
+        The experiment seed.
+    fraction_train
+        Share of the connected clients sampled in each round (at least one).
+    action
+        Client action to call: messages go out as ``train.<action>`` (``default``: plain local training).
+    on_round
+        Called after each round with (round, aggregated train metrics).
+    """
+
+    def __init__(
+        self,
+        phase: str,
+        seed: int,
+        fraction_train: float = 1.0,
+        action: str = "default",
+        on_round: Callable[[int, dict], None] | None = None,
+    ) -> None:
+        super().__init__(fraction_train=fraction_train, min_train_nodes=1, min_available_nodes=1)
+        self.phase = phase
+        self.seed = seed
+        self.action = action
+        self.on_round = on_round
+        self.cost = Cost()
+
+    def sample(self, grid: Grid, server_round: int) -> list[int]:
+        """Node ids to train this round: a seeded sample of the sorted connected nodes."""
+        nodes = sorted(grid.get_node_ids())
+        size = min(len(nodes), max(1, round(len(nodes) * self.fraction_train)))
+        rng = random.Random(derive_seed(self.seed, self.phase, server_round))
+        return sorted(rng.sample(nodes, size))
+
+    def configure_train(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        config["server-round"] = server_round
+        record = RecordDict({self.arrayrecord_key: arrays, self.configrecord_key: config})
+        message_type = MessageType.TRAIN if self.action == "default" else f"{MessageType.TRAIN}.{self.action}"
+        nodes = self.sample(grid, server_round)
+        self.cost.client_rounds += len(nodes)
+        self.cost.bytes_down += payload_bytes(arrays) * len(nodes)
+        return [Message(content=record, message_type=message_type, dst_node_id=node) for node in nodes]
+
+    def aggregate_train(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        replies = list(replies)
+        for reply in replies:
+            if reply.has_error():
+                raise ClientFailure(
+                    f"{self.phase}, round {server_round}: node {reply.metadata.src_node_id} failed: {reply.error.reason}"
+                )
+        # Aggregate in client order, not arrival order, so floating-point sums are reproducible.
+        replies.sort(key=lambda m: m.content["metrics"]["partition-id"])
+        self.cost.bytes_up += sum(payload_bytes(m.content[self.arrayrecord_key]) for m in replies)
+        self.cost.rounds += 1
+        if sum(m.content["metrics"][self.weighted_by_key] for m in replies) == 0:
+            arrays, metrics = None, None  # no client had data to train on: keep the model
+        else:
+            arrays, metrics = super().aggregate_train(server_round, replies)
+        if self.on_round is not None:
+            self.on_round(server_round, dict(metrics or {}))
+        return arrays, metrics
+
+    def configure_evaluate(self, server_round, arrays, config, grid) -> Iterable[Message]:
+        return []  # models are scored by the central evaluator, not by federated evaluation
+
+    def aggregate_evaluate(self, server_round, replies) -> MetricRecord | None:
+        return None

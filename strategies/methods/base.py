@@ -1,0 +1,30 @@
+"""The interface every unlearning method implements on the server side."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+
+from fedunlearn.cost import PhaseResult
+
+if TYPE_CHECKING:
+    from ..session import FederatedSession
+
+
+class UnlearningMethod(ABC):
+    """Turns the original global model into an unlearned one, using the federation through a session.
+
+    Subclasses set ``name`` (what ``unlearn-methods`` calls it) and ``request_kinds`` (the deletion
+    requests it can serve) and implement :meth:`unlearn`. The cost they report is what the session's
+    strategies counted; a method that does extra work outside them adds it to the returned cost.
+    """
+
+    name: ClassVar[str]
+    request_kinds: ClassVar[frozenset[str]]
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.config = config
+
+    @abstractmethod
+    def unlearn(self, session: "FederatedSession", original: PhaseResult) -> PhaseResult:
+        """Return the unlearned model, its cost and its per-round history."""

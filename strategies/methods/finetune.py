@@ -1,0 +1,19 @@
+"""Fine-tuning: continue FedAvg from the original model on the retained data only."""
+
+from __future__ import annotations
+
+from fedunlearn.cost import PhaseResult
+
+from . import register
+from .base import UnlearningMethod
+
+
+@register
+class FineTune(UnlearningMethod):
+    """The simplest baseline: ``unlearn-rounds`` FedAvg rounds in which clients train on retained data."""
+
+    name = "finetune"
+    request_kinds = frozenset({"class", "client", "sample", "sequential"})
+
+    def unlearn(self, session, original: PhaseResult) -> PhaseResult:
+        return session.run_phase(self.name, original.arrays, self.config["unlearn-rounds"], view="retain")

@@ -1,0 +1,74 @@
+"""A federated session: the grid, the experiment configuration and the progress display, with one
+verb, :meth:`FederatedSession.run_phase`, that every phase and every method uses to run rounds."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Mapping
+
+from flwr.app import ArrayRecord, ConfigRecord
+from flwr.serverapp import Grid
+
+from fedunlearn.cost import PhaseResult
+from fedunlearn.progress import Progress
+
+from .fedavg import AccountedFedAvg
+
+
+class FederatedSession:
+    """Runs federated phases on ``grid`` for one experiment configuration."""
+
+    def __init__(self, grid: Grid, config: Mapping[str, Any], progress: Progress, timeout: float = 3600) -> None:
+        self.grid = grid
+        self.config = dict(config)
+        self.progress = progress
+        self.timeout = timeout
+
+    def train_config(self, phase: str, view: str, **extra: Any) -> ConfigRecord:
+        """What every training message carries: the experiment keys, the phase and the data view.
+
+        Clients are stateless: they rebuild their data and the deletion request from these keys, so
+        the server's configuration is the only source of truth, in simulation and deployment alike.
+        """
+        return ConfigRecord({**self.config, "phase": phase, "view": view, **extra})
+
+    def strategy(self, phase: str, action: str = "default", **kwargs: Any) -> AccountedFedAvg:
+        """An :class:`AccountedFedAvg` for ``phase`` wired to the progress display."""
+        return AccountedFedAvg(
+            phase=phase,
+            seed=self.config["seed"],
+            fraction_train=self.config["fraction-train"],
+            action=action,
+            on_round=lambda rnd, metrics: self.progress.round_done(phase, rnd, metrics),
+            **kwargs,
+        )
+
+    def run_phase(
+        self,
+        phase: str,
+        initial: ArrayRecord,
+        rounds: int,
+        view: str,
+        strategy: AccountedFedAvg | None = None,
+        **extra_config: Any,
+    ) -> PhaseResult:
+        """``rounds`` of federated training from ``initial``, clients training on their ``view`` data.
+
+        Returns the final model, the phase's cost (wall seconds included) and the per-round train
+        metrics.
+        """
+        strategy = strategy or self.strategy(phase)
+        self.progress.phase_start(phase, rounds)
+        start = time.perf_counter()
+        result = strategy.start(
+            grid=self.grid,
+            initial_arrays=initial,
+            num_rounds=rounds,
+            timeout=self.timeout,
+            train_config=self.train_config(phase, view, **extra_config),
+        )
+        strategy.cost.seconds = time.perf_counter() - start
+        self.progress.phase_end(phase, strategy.cost)
+        history = [{"round": r, **dict(m)} for r, m in sorted(result.train_metrics_clientapp.items())]
+        arrays = result.arrays if result.arrays is not None else initial
+        return PhaseResult(arrays=arrays, cost=strategy.cost, history=history)
