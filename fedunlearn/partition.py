@@ -26,7 +26,7 @@ def make_partitioner(config: Mapping[str, Any], num_train: int):
             num_partitions=n,
             partition_by="label",
             alpha=config["dirichlet-alpha"],
-            min_partition_size=min(10, num_train // (2 * n)),
+            min_partition_size=max(1, min(10, num_train // (2 * n))),
             self_balancing=False,
             shuffle=True,
             seed=config["seed"],

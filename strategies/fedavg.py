@@ -8,11 +8,13 @@ the model subclass :class:`AccountedFedAvg` and override only what differs.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Iterable
 
 from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg
+from flwr.serverapp.strategy.strategy_utils import aggregate_metricrecords
 
 from fedunlearn.cost import Cost
 from fedunlearn.training import derive_seed
@@ -21,6 +23,17 @@ from fedunlearn.training import derive_seed
 def payload_bytes(record: ArrayRecord) -> int:
     """Bytes of the serialised arrays in ``record`` (what crosses the wire for the model)."""
     return sum(len(array.data) for array in record.values())
+
+
+IDENTITY_KEYS = ("partition-id",)
+
+
+def aggregate_train_metrics(records: list[RecordDict], weighted_by_key: str) -> MetricRecord:
+    """Weighted mean of the clients' train metrics, leaving out identities (not quantities)."""
+    metrics = aggregate_metricrecords(records, weighted_by_key)
+    for key in IDENTITY_KEYS:
+        metrics.pop(key, None)
+    return metrics
 
 
 class ClientFailure(RuntimeError):
@@ -52,12 +65,18 @@ class AccountedFedAvg(FedAvg):
         action: str = "default",
         on_round: Callable[[int, dict], None] | None = None,
     ) -> None:
-        super().__init__(fraction_train=fraction_train, min_train_nodes=1, min_available_nodes=1)
+        super().__init__(
+            fraction_train=fraction_train,
+            min_train_nodes=1,
+            min_available_nodes=1,
+            train_metrics_aggr_fn=aggregate_train_metrics,
+        )
         self.phase = phase
         self.seed = seed
         self.action = action
         self.on_round = on_round
         self.cost = Cost()
+        self._round_start = 0.0
 
     def sample(self, grid: Grid, server_round: int) -> list[int]:
         """Node ids to train this round: a seeded sample of the sorted connected nodes."""
@@ -72,6 +91,7 @@ class AccountedFedAvg(FedAvg):
         config["server-round"] = server_round
         record = RecordDict({self.arrayrecord_key: arrays, self.configrecord_key: config})
         message_type = MessageType.TRAIN if self.action == "default" else f"{MessageType.TRAIN}.{self.action}"
+        self._round_start = time.perf_counter()
         nodes = self.sample(grid, server_round)
         self.cost.client_rounds += len(nodes)
         self.cost.bytes_down += payload_bytes(arrays) * len(nodes)
@@ -94,6 +114,8 @@ class AccountedFedAvg(FedAvg):
             arrays, metrics = None, None  # no client had data to train on: keep the model
         else:
             arrays, metrics = super().aggregate_train(server_round, replies)
+        if metrics is not None:
+            metrics["round-seconds"] = time.perf_counter() - self._round_start
         if self.on_round is not None:
             self.on_round(server_round, dict(metrics or {}))
         return arrays, metrics

@@ -44,7 +44,7 @@ def check_experiment(values: Mapping[str, Any]) -> dict[str, Any]:
     return config
 
 
-def wait_for_clients(grid: Grid, expected: int, timeout: float = 120.0) -> list[int]:
+def wait_for_clients(grid: Grid, expected: int, timeout: float = 30.0) -> list[int]:
     """Block until ``expected`` clients are connected; more or fewer after ``timeout`` is an error."""
     deadline = time.monotonic() + timeout
     while True:

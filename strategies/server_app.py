@@ -48,4 +48,4 @@ def main(grid: Grid, context: Context) -> None:
     config = check_experiment(dict(context.run_config))
     progress = ConsoleProgress()
     report = run_and_write(grid, config, progress)
-    print_table(report, progress.console)
+    print_table(report)

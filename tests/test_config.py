@@ -1,0 +1,104 @@
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from fedunlearn import config as cfg
+from fedunlearn.cli import main
+from strategies.flow import check_experiment
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_schema_defaults_equal_the_flower_app_defaults():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert pyproject["tool"]["flwr"]["app"]["config"] == cfg.DEFAULTS
+
+
+def test_default_experiment_file_is_valid():
+    config = check_experiment(cfg.load_experiment_file(ROOT / "experiments" / "default.toml"))
+    assert config["name"] == "default"
+    assert config["num-clients"] == 10 and config["dataset"] == "digits"
+
+
+def test_ints_are_accepted_for_floats_and_defaults_fill_in():
+    config = cfg.validate({"dirichlet-alpha": 1})
+    assert config["dirichlet-alpha"] == 1.0 and isinstance(config["dirichlet-alpha"], float)
+    assert config["batch-size"] == cfg.DEFAULTS["batch-size"]
+
+
+@pytest.mark.parametrize(
+    "values, fragments",
+    [
+        ({"bogus-key": 1}, ["bogus-key", "unknown key", "num-clients"]),
+        ({"num-clients": "ten"}, ["num-clients", "'ten'", "int"]),
+        ({"num-clients": True}, ["num-clients", "True", "int"]),
+        ({"dirichlet-alpha": 0.0}, ["dirichlet-alpha", "0.0", "> 0"]),
+        ({"dirichlet-alpha": -1.5}, ["dirichlet-alpha", "-1.5", "> 0"]),
+        ({"num-clients": 1}, ["num-clients", "1", ">= 2"]),
+        ({"dataset": "imagenet"}, ["dataset", "'imagenet'", "'digits'"]),
+        ({"model": "vgg"}, ["model", "'vgg'", "'cnn'"]),
+        ({"partitioner": "shards"}, ["partitioner", "'shards'", "'dirichlet'"]),
+        ({"unlearn-methods": "finetune,magic"}, ["unlearn-methods", "'magic'", "finetune"]),
+        ({"unlearn-methods": " , "}, ["unlearn-methods", "at least one"]),
+        ({"forget-class": 10}, ["forget-class", "10", "0..9"]),
+        ({"forget-class": -1}, ["forget-class", "-1", ">= 0"]),
+        ({"num-clients": 5000}, ["num-clients", "5000", "1437"]),
+        ({"dataset": "npz"}, ["data-path", "npz"]),
+        ({"dataset": "npz", "data-path": "/nonexistent/x.npz"}, ["data-path", "/nonexistent/x.npz", "no such file"]),
+        ({"partitioner": "pathological", "classes-per-client": 11}, ["classes-per-client", "11", "10"]),
+        ({"name": "../escape"}, ["name", "'../escape'", "letters"]),
+    ],
+)
+def test_each_bad_value_gets_one_line_naming_key_value_and_allowed(values, fragments):
+    with pytest.raises(cfg.ConfigError) as err:
+        check_experiment(values)
+    message = str(err.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_missing_and_malformed_experiment_files(tmp_path):
+    with pytest.raises(cfg.ConfigError, match="no such file"):
+        cfg.load_experiment_file(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("num-clients = = 3\n")
+    with pytest.raises(cfg.ConfigError, match="not valid TOML"):
+        cfg.load_experiment_file(bad)
+    nested = tmp_path / "nested.toml"
+    nested.write_text("[section]\nseed = 1\n")
+    with pytest.raises(cfg.ConfigError, match="tables are not allowed"):
+        cfg.load_experiment_file(nested)
+
+
+def test_experiment_name_defaults_to_the_file_stem(tmp_path):
+    path = tmp_path / "my-exp.toml"
+    path.write_text("seed = 3\n")
+    assert cfg.load_experiment_file(path) == {"seed": 3, "name": "my-exp"}
+
+
+def test_run_config_parses_toml_literals_and_bare_words():
+    parsed = cfg.parse_run_config("num-clients=4 dirichlet-alpha=0.1 dataset='digits' partitioner=iid")
+    assert parsed == {"num-clients": 4, "dirichlet-alpha": 0.1, "dataset": "digits", "partitioner": "iid"}
+    with pytest.raises(cfg.ConfigError, match="key=value"):
+        cfg.parse_run_config("num-clients")
+
+
+def test_cli_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    import ray
+
+    monkeypatch.chdir(tmp_path)
+    code = main(["run", "--run-config", "dirichlet-alpha=-1"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "dirichlet-alpha = -1.0" in err
+    assert list(tmp_path.iterdir()) == []
+    assert not ray.is_initialized()
+
+
+def test_cli_missing_experiment_file_exits_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "nope.toml"]) == 2
+    assert "nope.toml" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

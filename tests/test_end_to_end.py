@@ -1,0 +1,87 @@
+"""End-to-end: a real Flower simulation on Ray, through our CLI and through `flwr run`."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+from flwr.app import ArrayRecord
+
+from fedunlearn.cli import main
+from fedunlearn.models import build_model
+from strategies.fedavg import payload_bytes
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ("dataset='digits' model='mlp' num-clients=3 partitioner='iid' num-server-rounds=8 local-epochs=1 "
+         "forget-class=3 unlearn-methods='finetune' unlearn-rounds=2")
+ACCURACIES = ("forget_acc", "retain_acc", "test_acc", "test_forget_acc", "test_retain_acc")
+
+
+def _check_report(out: Path) -> dict:
+    report = json.loads((out / "report.json").read_text())
+    assert (out / "report.md").is_file() and (out / "plots" / "per_class.png").stat().st_size > 1000
+    assert set(report["models"]) == {"original", "retrain", "finetune"}
+    assert report["request"] == {"kind": "class", "forget_class": 3}
+    assert report["experiment"]["num-clients"] == 3
+    for entry in report["models"].values():
+        for key in ACCURACIES:
+            assert 0.0 <= entry["metrics"][key] <= 1.0
+        assert len(entry["metrics"]["per_class_acc"]) == 10
+    return report
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+def test_class_deletion_through_a_ray_simulation(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", "--run-config", SMALL, "--out", str(out)]) == 0
+    report = _check_report(out)
+    models = report["models"]
+    per_message = payload_bytes(ArrayRecord(build_model("mlp", (1, 8, 8), 10).state_dict()))
+    for name, rounds in (("original", 8), ("retrain", 8), ("finetune", 2)):
+        cost = models[name]["cost"]
+        assert (cost["rounds"], cost["client_rounds"]) == (rounds, 3 * rounds)
+        assert cost["bytes_down"] == cost["bytes_up"] == 3 * rounds * per_message
+        assert cost["seconds"] > 0
+    # The reference never saw class 3; the original did.
+    assert models["retrain"]["metrics"]["forget_acc"] <= 0.02
+    assert models["retrain"]["metrics"]["test_forget_acc"] <= 0.02
+    assert models["original"]["metrics"]["test_acc"] >= 0.8
+    fine, ref = models["finetune"], models["retrain"]["metrics"]
+    for key in ACCURACIES:
+        assert fine["gap"][key] == pytest.approx(fine["metrics"][key] - ref[key])
+    assert fine["speedup"]["client_rounds"] == 4.0
+    assert [h["round"] for h in fine["history"]] == [1, 2]
+    shown = capsys.readouterr()
+    assert "finetune" in shown.out and "report:" in shown.out
+    assert "original" in shown.err and "done" in shown.err  # progress per phase
+
+
+def _stop_flower_processes(flwr_home: Path) -> None:
+    """Stop the managed SuperLink started for ``flwr_home`` and everything it spawned."""
+    roots = [p for p in psutil.process_iter(["cmdline"]) if str(flwr_home) in " ".join(p.info["cmdline"] or [])]
+    procs = {p for root in roots for p in [root, *root.children(recursive=True)]}
+    for p in procs:
+        p.kill()
+    psutil.wait_procs(list(procs), timeout=10)
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(400)
+def test_the_same_app_runs_with_flwr_run(tmp_path):
+    flwr_home, out = tmp_path / "flwr-home", tmp_path / "run"
+    bin_dir = Path(sys.executable).parent  # flwr starts flower-superlink from PATH
+    env = dict(os.environ, FLWR_HOME=str(flwr_home), PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    try:
+        proc = subprocess.run(
+            [str(bin_dir / "flwr"), "run", ".", "--stream", "--run-config", f"{SMALL} out-dir='{out}'",
+             "--federation-config", "num-supernodes=3"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=360,
+        )
+    finally:
+        _stop_flower_processes(flwr_home)
+    assert (out / "report.json").is_file(), proc.stdout[-3000:] + proc.stderr[-3000:]
+    _check_report(out)

@@ -1,0 +1,34 @@
+import pytest
+import torch
+
+from fedunlearn.models import build_model
+
+
+@pytest.mark.parametrize(
+    "name, shape",
+    [("mlp", (1, 8, 8)), ("cnn", (1, 8, 8)), ("cnn", (1, 28, 28)), ("mlp", (3, 32, 32)), ("resnet18", (3, 32, 32))],
+)
+def test_logits_and_representation_shapes(name, shape):
+    model = build_model(name, shape, 10, seed=0).eval()
+    x = torch.randn(4, *shape)
+    features = model.features(x)
+    assert features.shape == (4, model.feature_dim)
+    assert model(x).shape == (4, 10)
+    assert torch.allclose(model(x), model.head(features))
+
+
+def test_resnet18_has_the_cifar_resnet18_parameter_count():
+    model = build_model("resnet18", (3, 32, 32), 10)
+    # The standard CIFAR ResNet-18 (3x3 stem, 10 classes) has 11,173,962 parameters.
+    assert sum(p.numel() for p in model.parameters()) == 11_173_962
+
+
+def test_seeded_models_are_identical_and_do_not_touch_the_global_rng():
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a = build_model("cnn", (1, 8, 8), 10, seed=5)
+    after = torch.rand(1)
+    b = build_model("cnn", (1, 8, 8), 10, seed=5)
+    assert before == after
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))

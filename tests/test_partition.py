@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+
+from fedunlearn.config import ConfigError, validate
+from fedunlearn.federation import Federation
+from fedunlearn.partition import partition_indices
+from fedunlearn.requests import DeletionRequest
+
+# 60 samples: classes 0..3 with 24, 12, 12, 12 samples.
+LABELS = np.array([0] * 24 + [1] * 12 + [2] * 12 + [3] * 12)
+
+
+def _assert_exact_cover(parts, n):
+    allidx = np.concatenate(parts)
+    assert len(allidx) == n and len(np.unique(allidx)) == n  # every sample once, none twice
+
+
+@pytest.mark.parametrize("partitioner", ["iid", "dirichlet", "pathological"])
+def test_every_sample_is_assigned_exactly_once(partitioner):
+    config = validate({"num-clients": 4, "partitioner": partitioner, "classes-per-client": 2, "dirichlet-alpha": 0.5})
+    parts = partition_indices(LABELS, config)
+    assert len(parts) == 4
+    _assert_exact_cover(parts, len(LABELS))
+
+
+def test_iid_partition_is_balanced_and_seeded():
+    parts = partition_indices(LABELS, validate({"num-clients": 4, "partitioner": "iid", "seed": 1}))
+    assert [len(p) for p in parts] == [15, 15, 15, 15]
+    again = partition_indices(LABELS, validate({"num-clients": 4, "partitioner": "iid", "seed": 1}))
+    other = partition_indices(LABELS, validate({"num-clients": 4, "partitioner": "iid", "seed": 2}))
+    assert all(np.array_equal(a, b) for a, b in zip(parts, again))
+    assert not all(np.array_equal(a, b) for a, b in zip(parts, other))
+
+
+def test_pathological_clients_hold_at_most_k_classes():
+    parts = partition_indices(LABELS, validate({"num-clients": 4, "partitioner": "pathological", "classes-per-client": 2}))
+    for part in parts:
+        assert len(set(LABELS[part])) <= 2
+
+
+def test_forget_retain_split_is_exact():
+    request = DeletionRequest(kind="class", forget_class=2)
+    held = np.array([0, 1, 30, 36, 37, 50])  # labels 0, 0, 1, 2, 2, 3
+    mask = request.forget_mask(LABELS[held], client_id=0)
+    assert list(mask) == [False, False, False, True, True, False]
+
+
+def test_federation_views_partition_each_client_and_the_union():
+    fed = Federation.from_config(validate({"num-clients": 5, "forget-class": 3}))
+    y = fed.data.y_train
+    for c in range(fed.num_clients):
+        held, forget, retain = (fed.client_indices(c, v) for v in ("all", "forget", "retain"))
+        assert np.array_equal(np.sort(np.concatenate([forget, retain])), held)
+        assert np.all(y[forget] == 3) and np.all(y[retain] != 3)
+    assert len(fed.union_indices("forget")) == int(np.sum(y == 3))
+    assert len(fed.union_indices("retain")) == int(np.sum(y != 3))
+
+
+def test_impossible_split_is_a_config_error():
+    with pytest.raises(ConfigError, match="cannot split"):
+        partition_indices(LABELS[:8], validate({"num-clients": 8, "partitioner": "dirichlet", "dirichlet-alpha": 0.01}))
