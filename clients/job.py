@@ -17,9 +17,6 @@ from fedunlearn.federation import Federation
 from fedunlearn.models import Classifier, build_model
 from fedunlearn.training import TrainSettings, derive_seed
 
-# Ray gives each simulated client one CPU; more torch threads than that only contend.
-torch.set_num_threads(1)
-
 
 @dataclass
 class ClientJob:
@@ -30,6 +27,8 @@ class ClientJob:
 
     @classmethod
     def from_message(cls, message: Message, context: Context) -> "ClientJob":
+        # Ray gives each simulated client one CPU; more torch threads than that only contend.
+        torch.set_num_threads(1)
         sent = dict(message.content["config"])
         config = validate({k: v for k, v in sent.items() if k in SCHEMA})
         config.update({k: v for k, v in sent.items() if k not in SCHEMA})

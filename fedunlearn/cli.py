@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Any
 
@@ -47,6 +48,7 @@ def simulate(config: dict[str, Any], verbose: bool = False) -> dict[str, Any]:
 
     if not verbose:
         logging.getLogger("flwr").setLevel(logging.ERROR)
+        os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")  # silences a tip; no GPUs are used
     results: dict[str, Any] = {}
     progress = ConsoleProgress()
     progress.message(

@@ -102,3 +102,10 @@ def test_cli_missing_experiment_file_exits_2(tmp_path, monkeypatch, capsys):
     assert main(["run", "nope.toml"]) == 2
     assert "nope.toml" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_readme_documents_every_key_and_the_two_commands():
+    readme = (ROOT / "README.md").read_text()
+    for name in cfg.SCHEMA:
+        assert f"`{name}`" in readme, name
+    assert "make run" in readme and "make test" in readme
