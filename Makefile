@@ -16,12 +16,14 @@ setup: $(STAMP)
 
 run: $(STAMP)
 	$(VENV)/bin/fedunlearn run experiments/default.toml
+	$(VENV)/bin/fedunlearn run experiments/seeds.toml
 
 test: $(STAMP)
 	$(PY) -m pytest -q -ra
 
 bench: $(STAMP)
 	$(PY) experiments/bench_overhead.py
+	$(PY) experiments/bench_evaluator.py
 
 clean:
 	rm -rf runs build *.egg-info

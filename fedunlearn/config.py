@@ -65,6 +65,12 @@ def _shape(v: str) -> str | None:
     return None if dims and all(d > 0 for d in dims) else "comma-separated positive sizes such as '1,8,8'"
 
 
+def _seed_list(v: str) -> str | None:
+    items = [i.strip() for i in v.split(",") if i.strip()]
+    ok = all(i.isdigit() for i in items) and len(set(items)) == len(items)
+    return None if ok else "comma-separated distinct seeds >= 0 such as '0,1,2' (or a TOML list in a file)"
+
+
 def _safe_name(v: str) -> str | None:
     ok = v and all(c.isalnum() or c in "-_." for c in v) and not v.startswith(".")
     return None if ok else "a name of letters, digits, '-', '_' and '.' that does not start with '.'"
@@ -75,6 +81,7 @@ SCHEMA: dict[str, Key] = {
     "name": Key(str, "default", "experiment name, used in the run directory's name", _safe_name),
     "out-dir": Key(str, "", "output directory; empty: runs/<name>-<timestamp>/"),
     "seed": Key(int, 0, "seed of the model initialisation, partitioning and client training", _at_least(0)),
+    "seeds": Key(str, "", "run the whole experiment once per seed (comma-separated); empty: just `seed`", _seed_list),
     # Data.
     "dataset": Key(str, "digits", "data set", _one_of(DATASETS)),
     "data-path": Key(str, "", "path of an .npz file with arrays x and y (dataset = 'npz')"),
@@ -99,6 +106,11 @@ SCHEMA: dict[str, Key] = {
     "forget-class": Key(int, 3, "class to forget on every client", _at_least(0)),
     "unlearn-methods": Key(str, "finetune", "comma-separated unlearning methods to run"),
     "unlearn-rounds": Key(int, 5, "federated rounds each unlearning method may use", _at_least(1)),
+    # Evaluation.
+    "verdict-tolerance": Key(float, 0.02, "largest gap to the reference still judged equal", _at_least(0.0)),
+    "backdoor-client": Key(int, -1, "client whose data carries a backdoor trigger (-1: none)", _at_least(-1)),
+    "backdoor-fraction": Key(float, 0.3, "share of that client's samples that get the trigger", _fraction_open_closed),
+    "backdoor-target": Key(int, 0, "label the triggered samples are given", _at_least(0)),
 }
 
 DEFAULTS: dict[str, Any] = {name: key.default for name, key in SCHEMA.items()}
@@ -173,10 +185,24 @@ def validate_against_data(config: Mapping[str, Any], num_classes: int, num_train
         raise ConfigError(
             f"num-clients = {config['num-clients']}: must be at most the number of training samples ({num_train})"
         )
+    if config["backdoor-client"] >= config["num-clients"]:
+        raise ConfigError(
+            f"backdoor-client = {config['backdoor-client']}: must be -1 or a client id (0..{config['num-clients'] - 1})"
+        )
+    if config["backdoor-client"] >= 0 and not 0 <= config["backdoor-target"] < num_classes:
+        raise ConfigError(
+            f"backdoor-target = {config['backdoor-target']}: must be a class label (0..{num_classes - 1})"
+        )
     if config["partitioner"] == "pathological" and config["classes-per-client"] > num_classes:
         raise ConfigError(
             f"classes-per-client = {config['classes-per-client']}: must be at most the number of classes ({num_classes})"
         )
+
+
+def seed_list(config: Mapping[str, Any]) -> list[int]:
+    """The seeds to run: those of ``seeds`` in order, else ``[seed]``."""
+    items = [int(i) for i in config["seeds"].split(",") if i.strip()]
+    return items or [config["seed"]]
 
 
 def method_names(config: Mapping[str, Any]) -> list[str]:
@@ -201,6 +227,10 @@ def load_experiment_file(path: str | Path) -> dict[str, Any]:
     for name, value in values.items():
         if isinstance(value, dict):
             raise ConfigError(f"{name}: tables are not allowed in an experiment file; use flat 'key = value' pairs")
+    if isinstance(values.get("seeds"), list):  # Flower run configs hold no lists: keep them as text
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in values["seeds"]):
+            raise ConfigError(f"seeds = {values['seeds']!r}: must be a list of integer seeds")
+        values["seeds"] = ",".join(str(v) for v in values["seeds"])
     values.setdefault("name", path.stem)
     return values
 

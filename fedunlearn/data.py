@@ -47,10 +47,12 @@ class DataSet:
         return tuple(self.x_train.shape[1:])
 
 
+DATA_KEYS = ("dataset", "data-path", "test-fraction", "synthetic-samples", "synthetic-classes", "synthetic-shape")
+
+
 def data_key(config: Mapping[str, Any]) -> tuple:
     """The configuration values that determine the data set (a cache key)."""
-    keys = ("dataset", "data-path", "test-fraction", "synthetic-samples", "synthetic-classes", "synthetic-shape")
-    return tuple(config[k] for k in keys)
+    return tuple(config[k] for k in DATA_KEYS)
 
 
 def load_dataset(config: Mapping[str, Any]) -> DataSet:

@@ -1,23 +1,30 @@
-"""The central evaluator: accuracies of a model on forgotten, retained and test data, and how far
-each number is from the reference model retrained without the forgotten data.
+"""The central evaluator: how a model does on forgotten, retained and test data, what it leaks, and
+how far it is from the reference model retrained without the forgotten data.
 
 The scoring functions are pure (arrays in, numbers out); :class:`Evaluator` binds them to a
-:class:`~fedunlearn.federation.Federation` and a model architecture.
+:class:`~fedunlearn.federation.Federation` and a model architecture. Definitions: ``docs/evaluator.md``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
 
+from .backdoor import add_trigger, attack_success_rate
 from .cost import Cost
 from .federation import Federation
 from .models import build_model
-from .training import predict
+from .privacy import nearest_neighbour_mia, neighbour_classes, output_features, population_mia
+from .similarity import linear_cka, mean_kl
+from .training import derive_seed, predict
 
 ACCURACY_KEYS = ("forget_acc", "retain_acc", "test_acc", "test_forget_acc", "test_retain_acc")
-AVG_GAP_KEYS = ("forget_acc", "retain_acc", "test_acc")
+PRIVACY_KEYS = ("mia", "mia_auc", "mia_nn", "backdoor_asr")
+GAP_KEYS = ACCURACY_KEYS + PRIVACY_KEYS
+AVG_GAP_KEYS = ("forget_acc", "retain_acc", "test_acc", "mia")
+VERDICT_KEYS = ACCURACY_KEYS + ("mia", "mia_nn", "backdoor_asr")  # mia_auc describes the attack, not a target
 SPEEDUP_KEYS = ("client_rounds", "seconds")
 
 
@@ -41,7 +48,7 @@ def score(
     num_classes: int,
     forget_class: int | None,
 ) -> dict[str, Any]:
-    """Metrics from (predictions, labels) pairs of the forgotten, retained and test samples.
+    """Accuracies from (predictions, labels) pairs of the forgotten, retained and test samples.
 
     ``test_forget_acc`` / ``test_retain_acc`` are the test accuracy on the forgotten class and on the
     other classes; they are None unless the request is a class request.
@@ -63,10 +70,10 @@ def score(
 
 
 def gaps(metrics: Mapping[str, Any], reference: Mapping[str, Any]) -> dict[str, float | None]:
-    """metric - reference metric for every accuracy (None where either is missing)."""
+    """metric - reference metric for every gap key (None where either is missing)."""
     return {
         k: None if metrics.get(k) is None or reference.get(k) is None else metrics[k] - reference[k]
-        for k in ACCURACY_KEYS
+        for k in GAP_KEYS
     }
 
 
@@ -83,20 +90,36 @@ def speedups(cost: Cost, reference: Cost) -> dict[str, float | None]:
     }
 
 
-class Evaluator:
-    """Scores global models on the federation's forgotten, retained and test samples."""
+@dataclass
+class ModelOutputs:
+    """A model's class probabilities and representations on each evaluation set."""
 
-    def __init__(self, federation: Federation, model_name: str) -> None:
+    probs: dict[str, np.ndarray]
+    features: dict[str, np.ndarray]
+
+
+class Evaluator:
+    """Scores global models on the federation's forgotten, retained, test and triggered samples."""
+
+    def __init__(self, federation: Federation, config: Mapping[str, Any]) -> None:
         self.federation = federation
-        self.model_name = model_name
-        data = federation.data
-        self.sets = {
-            "forget": federation.union_indices("forget"),
-            "retain": federation.union_indices("retain"),
-        }
-        self.x = {name: data.x_train[idx] for name, idx in self.sets.items()}
-        self.y = {name: data.y_train[idx] for name, idx in self.sets.items()}
-        self.x["test"], self.y["test"] = data.x_test, data.y_test
+        self.model_name = config["model"]
+        self.seed = derive_seed(config["seed"], "evaluator")
+        data, request = federation.data, federation.request
+        forget_idx, retain_idx = federation.union_indices("forget"), federation.union_indices("retain")
+        self.sizes = {"forget": len(forget_idx), "retain": len(retain_idx)}
+        self.x = {"forget": data.x_train[forget_idx], "retain": data.x_train[retain_idx], "test": data.x_test}
+        self.y = {"forget": data.y_train[forget_idx], "retain": data.y_train[retain_idx], "test": data.y_test}
+        self.backdoor_target = None
+        if len(federation.poisoned):
+            self.backdoor_target = config["backdoor-target"]
+            keep = data.y_test != self.backdoor_target
+            self.x["backdoor"], self.y["backdoor"] = add_trigger(data.x_test[keep]), data.y_test[keep]
+        # Non-members for the population attack: test samples of the retained population.
+        self.test_retained = data.y_test != request.forget_class if request.kind == "class" else np.ones(
+            len(data.y_test), bool)
+        self.neighbours = (neighbour_classes(data.x_train, data.y_train, request.forget_class)
+                           if request.kind == "class" else None)
 
     def model_from(self, arrays):
         """A model of the experiment's architecture holding ``arrays`` (a Flower ArrayRecord)."""
@@ -105,15 +128,46 @@ class Evaluator:
         model.load_state_dict(arrays.to_torch_state_dict())
         return model
 
-    def outputs(self, arrays) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """(probabilities, representations) of the model on each evaluation set."""
+    def outputs(self, arrays, sets: tuple[str, ...] | None = None) -> ModelOutputs:
         model = self.model_from(arrays)
-        return {name: predict(model, x) for name, x in self.x.items()}
+        results = {name: predict(model, self.x[name]) for name in (sets or self.x)}
+        return ModelOutputs({n: r[0] for n, r in results.items()}, {n: r[1] for n, r in results.items()})
 
-    def evaluate(self, arrays) -> dict[str, Any]:
-        outputs = self.outputs(arrays)
-        pairs = {name: (probs.argmax(axis=1), self.y[name]) for name, (probs, _) in outputs.items()}
-        return score(
-            pairs["forget"], pairs["retain"], pairs["test"],
-            self.federation.data.num_classes, self.federation.request.forget_class,
-        )
+    def evaluate(self, outputs: ModelOutputs, reference: ModelOutputs) -> dict[str, Any]:
+        """Every metric of a model, given its outputs and the reference model's outputs."""
+        request = self.federation.request
+        pred = {name: probs.argmax(axis=1) for name, probs in outputs.probs.items()}
+        metrics = score((pred["forget"], self.y["forget"]), (pred["retain"], self.y["retain"]),
+                        (pred["test"], self.y["test"]), self.federation.data.num_classes, request.forget_class)
+        feats = {name: output_features(outputs.probs[name], self.y[name]) for name in ("forget", "retain", "test")}
+        metrics.update(population_mia(feats["retain"], feats["test"][self.test_retained], feats["forget"], self.seed))
+        metrics["mia_nn"] = None
+        if self.neighbours is not None:
+            forgotten_test = self.y["test"] == request.forget_class
+            metrics["mia_nn"] = nearest_neighbour_mia(outputs.probs["forget"], outputs.probs["test"][forgotten_test],
+                                                      self.neighbours, self.seed)
+        metrics["backdoor_asr"] = (attack_success_rate(pred["backdoor"], self.y["backdoor"], self.backdoor_target)
+                                   if self.backdoor_target is not None else None)
+        metrics["kl_to_reference"] = {f"kl_{s}": mean_kl(reference.probs[s], outputs.probs[s]) for s in ("forget", "test")}
+        metrics["cka_to_reference"] = {f"cka_{s}": linear_cka(outputs.features[s], reference.features[s])
+                                       for s in ("forget", "test")}
+        return metrics
+
+    def round_metrics(self, arrays) -> dict[str, float]:
+        """The quick per-round metrics recorded during unlearning: forget_acc, test_acc, test_forget_acc."""
+        outputs = self.outputs(arrays, sets=("forget", "test"))
+        pred = {name: probs.argmax(axis=1) for name, probs in outputs.probs.items()}
+        values = {"forget_acc": accuracy(pred["forget"], self.y["forget"]),
+                  "test_acc": accuracy(pred["test"], self.y["test"])}
+        forget_class = self.federation.request.forget_class
+        if forget_class is not None:
+            mask = self.y["test"] == forget_class
+            values["test_forget_acc"] = accuracy(pred["test"][mask], self.y["test"][mask])
+        return {k: v for k, v in values.items() if v is not None}
+
+    def representation_map(self, outputs: ModelOutputs) -> list[list[float]]:
+        """2-D PCA projection of the model's test-set representations (for the representation map)."""
+        from sklearn.decomposition import PCA
+
+        coords = PCA(n_components=2, random_state=0).fit_transform(outputs.features["test"].astype(np.float64))
+        return np.round(coords, 4).tolist()

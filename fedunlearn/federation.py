@@ -1,22 +1,29 @@
 """The federated view of the data: which client holds which samples, and what each must forget.
 
-``config -> Federation`` is the one place where the data set, its partition over clients and the
-deletion request meet. Clients ask it for their own samples (``all``, ``retain`` or ``forget``); the
-central evaluator asks it for the union of forgotten and retained training samples.
+``config -> Federation`` is the one place where the data set, its partition over clients, an optional
+backdoor planted in one client's data and the deletion request meet. Clients ask it for their own
+samples (``all``, ``retain`` or ``forget``); the central evaluator asks it for the union of forgotten
+and retained training samples.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
 
-from .data import DataSet, load_dataset
+from .backdoor import add_trigger, poisoned_indices
+from .data import DATA_KEYS, DataSet, data_key, load_dataset
 from .partition import client_partitions
 from .requests import DeletionRequest
+from .training import derive_seed
 
 VIEWS = ("all", "retain", "forget")
+_FEDERATION_KEYS = ("num-clients", "partitioner", "dirichlet-alpha", "classes-per-client", "seed", "forget-class",
+                    "backdoor-client", "backdoor-fraction", "backdoor-target")
 
 
 @dataclass(frozen=True, eq=False)
@@ -24,11 +31,12 @@ class Federation:
     data: DataSet
     partitions: tuple[np.ndarray, ...]
     request: DeletionRequest
+    poisoned: np.ndarray  # training indices that carry the backdoor trigger (empty: no backdoor)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Federation":
-        data = load_dataset(config)
-        return cls(data, client_partitions(data.y_train, config), DeletionRequest.from_config(config))
+        """The federation a configuration describes (cached per process: clients in one worker share it)."""
+        return _cached(data_key(config), tuple((k, config[k]) for k in _FEDERATION_KEYS))
 
     @property
     def num_clients(self) -> int:
@@ -52,3 +60,19 @@ class Federation:
         """Indices of ``view`` samples over all clients (sorted)."""
         parts = [self.client_indices(c, view) for c in range(self.num_clients)]
         return np.sort(np.concatenate(parts)) if parts else np.empty(0, dtype=np.int64)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached(data_key_: tuple, federation_key: tuple) -> Federation:
+    config = dict(zip(DATA_KEYS, data_key_)) | dict(federation_key)
+    data = load_dataset(config)
+    partitions = client_partitions(data.y_train, config)
+    poisoned = np.empty(0, dtype=np.int64)
+    if config["backdoor-client"] >= 0:
+        poisoned = poisoned_indices(partitions[config["backdoor-client"]], config["backdoor-fraction"],
+                                    derive_seed(config["seed"], "backdoor"))
+        x_train, y_train = data.x_train.copy(), data.y_train.copy()
+        x_train[poisoned] = add_trigger(x_train[poisoned])
+        y_train[poisoned] = config["backdoor-target"]
+        data = dataclasses.replace(data, x_train=x_train, y_train=y_train)
+    return Federation(data, partitions, DeletionRequest.from_config(config), poisoned)

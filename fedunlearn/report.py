@@ -1,7 +1,7 @@
 """The report: ``report.json`` (everything), ``report.md`` (tables), ``plots/`` and a terminal table.
 
-:func:`build_report` is pure: scored models in, the report dictionary out. Every method is compared
-with the reference (``retrain``): gap per accuracy, Avg Gap and speedup.
+:func:`seed_report` scores one seed's models against that seed's reference; :func:`combine` turns
+the seeds' reports into means, standard deviations, 95% intervals and verdicts. Both are pure.
 """
 
 from __future__ import annotations
@@ -16,29 +16,85 @@ from rich.console import Console
 from rich.table import Table
 
 from .cost import Cost
-from .evaluator import ACCURACY_KEYS, average_gap, gaps, speedups
+from .evaluator import ACCURACY_KEYS, GAP_KEYS, VERDICT_KEYS, average_gap, gaps, speedups
+from .stats import metric_verdict, overall_verdict, summary
 
 REFERENCE = "retrain"
 BASE_MODELS = ("original", REFERENCE)
+TABLE_KEYS = ACCURACY_KEYS + ("mia", "mia_nn", "backdoor_asr")
 
 
-def build_report(
-    config: Mapping[str, Any],
-    request: Mapping[str, Any],
-    scored: Mapping[str, tuple[dict, Cost]],
-    data: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Assemble the report from {model name: (metrics, cost)}; ``retrain`` must be among them."""
+def seed_report(scored: Mapping[str, tuple[dict, Cost]]) -> dict[str, Any]:
+    """{model: metrics, cost, gap, avg_gap (and speedup for methods)} for one seed; ``retrain`` is required.
+
+    The reference's own gaps are zero by construction; the original's show what unlearning must undo.
+    """
     reference_metrics, reference_cost = scored[REFERENCE]
     models: dict[str, Any] = {}
     for name, (metrics, cost) in scored.items():
-        entry: dict[str, Any] = {"metrics": metrics, "cost": cost.to_dict()}
+        gap = gaps(metrics, reference_metrics)
+        entry: dict[str, Any] = {"metrics": metrics, "cost": cost.to_dict(), "gap": gap, "avg_gap": average_gap(gap)}
         if name not in BASE_MODELS:
-            gap = gaps(metrics, reference_metrics)
-            entry.update(gap=gap, avg_gap=average_gap(gap), speedup=speedups(cost, reference_cost))
+            entry["speedup"] = speedups(cost, reference_cost)
         models[name] = entry
-    return {"experiment": dict(config), "request": dict(request), "reference": REFERENCE,
-            "data": dict(data or {}), "models": models}
+    return models
+
+
+def _mean_tree(values: list) -> Any:
+    """Element-wise mean of same-shaped nested dicts/lists of numbers (None entries are skipped)."""
+    first = values[0]
+    if isinstance(first, dict):
+        return {k: _mean_tree([v[k] for v in values]) for k in first}
+    if isinstance(first, list):
+        return [_mean_tree([v[i] for v in values]) for i in range(len(first))]
+    numbers = [v for v in values if v is not None]
+    return float(sum(numbers) / len(numbers)) if numbers else None
+
+
+def _leaves(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """Flatten nested dicts/lists into {"a.b.0": value}."""
+    if isinstance(tree, dict):
+        items = tree.items()
+    elif isinstance(tree, list):
+        items = enumerate(tree)
+    else:
+        return {prefix: tree}
+    out: dict[str, Any] = {}
+    for k, v in items:
+        out.update(_leaves(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def combine(
+    config: Mapping[str, Any],
+    request: Mapping[str, Any],
+    per_seed: Mapping[int, Mapping[str, Any]],
+    data: Mapping[str, Any] | None = None,
+    extras: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The experiment's report from each seed's :func:`seed_report` (seeds in run order).
+
+    ``models[name]`` holds the means over seeds (``metrics``, ``cost``, ``gap``, ``avg_gap``,
+    ``speedup``), ``stats`` (mean, std, 95% interval and n of every number, by dotted key) and
+    ``verdict`` (per metric and overall, against ``verdict-tolerance``).
+    """
+    seeds = list(per_seed)
+    tolerance = config["verdict-tolerance"]
+    models: dict[str, Any] = {}
+    for name in per_seed[seeds[0]]:
+        entries = [{k: v for k, v in per_seed[s][name].items() if k != "history"} for s in seeds]
+        entry = _mean_tree(entries)
+        flat = [_leaves(e) for e in entries]
+        entry["stats"] = {k: summary([f[k] for f in flat]) for k in flat[0]}
+        verdicts = {k: metric_verdict(entry["stats"].get(f"gap.{k}"), tolerance) for k in VERDICT_KEYS}
+        entry["verdict"] = {"metrics": verdicts, "overall": overall_verdict(verdicts, len(seeds))}
+        entry["history"] = per_seed[seeds[0]][name].get("history", [])
+        models[name] = entry
+    return {
+        "experiment": dict(config), "request": dict(request), "reference": REFERENCE, "seeds": seeds,
+        "data": dict(data or {}), "models": models,
+        "per_seed": {str(s): dict(per_seed[s]) for s in seeds}, **dict(extras or {}),
+    }
 
 
 def new_run_dir(config: Mapping[str, Any], runs_root: str | Path = "runs") -> Path:
@@ -56,12 +112,11 @@ def new_run_dir(config: Mapping[str, Any], runs_root: str | Path = "runs") -> Pa
 
 def write_report(report: Mapping[str, Any], out_dir: Path) -> Path:
     """Write report.json, report.md and the plots into ``out_dir``; point ``runs/latest`` at it."""
+    from .plots import write_plots
+
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    plots = {}
-    from .plots import plot_per_class
-
-    plots["Per-class test accuracy"] = plot_per_class(report, out_dir / "plots" / "per_class.png")
+    plots = write_plots(report, out_dir / "plots")
     (out_dir / "report.md").write_text(markdown(report, {k: v.relative_to(out_dir) for k, v in plots.items()}),
                                        encoding="utf-8")
     if not report["experiment"]["out-dir"]:
@@ -85,53 +140,86 @@ def _fmt(value: Any, digits: int = 3, signed: bool = False) -> str:
     return str(value)
 
 
+def _cell(entry: Mapping[str, Any], key: str) -> str:
+    """mean ± CI half-width of a metric, then its gap to the reference in brackets."""
+    value = entry["metrics"].get(key)
+    if value is None:
+        return "-"
+    text = _fmt(value)
+    interval = (entry["stats"].get(f"metrics.{key}") or {}).get("ci95")
+    if interval:
+        text += f" ±{(interval[1] - interval[0]) / 2:.3f}"
+    gap = entry["gap"].get(key)
+    if gap is not None:
+        text += f" ({_fmt(gap, signed=True)})"
+    return text
+
+
 def table_rows(report: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the summary table: one row per model, accuracies with gaps, cost, speedup."""
-    header = ["model", *ACCURACY_KEYS, "avg_gap", "client_rounds", "seconds", "speedup (client rounds)"]
+    """Header and rows of the summary table: one row per model."""
+    keys = [k for k in TABLE_KEYS if any(e["metrics"].get(k) is not None for e in report["models"].values())]
+    header = ["model", *keys, "avg_gap", "client_rounds", "speedup"]
     rows = []
     for name, entry in report["models"].items():
-        row = [name]
-        for key in ACCURACY_KEYS:
-            cell = _fmt(entry["metrics"][key])
-            if "gap" in entry and entry["gap"][key] is not None:
-                cell += f" ({_fmt(entry['gap'][key], signed=True)})"
-            row.append(cell)
         speed = entry.get("speedup", {}).get("client_rounds")
-        row += [_fmt(entry.get("avg_gap")), str(entry["cost"]["client_rounds"]),
-                _fmt(entry["cost"]["seconds"], 1), "-" if speed is None else f"{speed:.1f}x"]
-        rows.append(row)
+        rows.append([name, *(_cell(entry, k) for k in keys), _fmt(entry["avg_gap"]),
+                     _fmt(entry["cost"]["client_rounds"], 0) if isinstance(entry["cost"]["client_rounds"], float)
+                     else str(entry["cost"]["client_rounds"]), "-" if speed is None else f"{speed:.1f}x"])
     return header, rows
 
 
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
+
+
 def markdown(report: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
-    config, request = report["experiment"], report["request"]
+    config, request, seeds = report["experiment"], report["request"], report["seeds"]
+    models = report["models"]
     header, rows = table_rows(report)
+    seeds_text = f"seed {seeds[0]} (single seed: no intervals)" if len(seeds) == 1 else (
+        f"seeds {', '.join(map(str, seeds))}: mean ± half-width of the 95% t-interval")
     lines = [
         f"# fedunlearn report: {config['name']}",
         "",
-        f"Request: {', '.join(f'{k} = {v}' for k, v in request.items())}. "
-        f"Data set `{config['dataset']}`, model `{config['model']}`, {config['num-clients']} clients, "
-        f"partitioner `{config['partitioner']}`, seed {config['seed']}.",
+        f"Request: {', '.join(f'{k} = {v}' for k, v in request.items())}. Data set `{config['dataset']}`, model "
+        f"`{config['model']}`, {config['num-clients']} clients, partitioner `{config['partitioner']}`; {seeds_text}.",
         "",
-        "Accuracies in [0, 1]; in brackets the gap to the reference (`retrain`, FedAvg from scratch on the "
-        "retained data). `avg_gap` = mean |gap| over forget_acc, retain_acc, test_acc. Speedup = reference "
-        "client trainings / method client trainings.",
+        "Numbers in [0, 1]; in brackets the gap to the reference (`retrain`, FedAvg from scratch on the retained "
+        "data): the goal is a gap of 0, not the lowest value. `mia`: share of forgotten samples a membership "
+        "attack calls members; `mia_nn`: AUC of the nearest-neighbour attack (0.5 = no signal); `avg_gap` = mean "
+        "|gap| over forget_acc, retain_acc, test_acc, mia. Speedup = reference client trainings / method's.",
         "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-        *("| " + " | ".join(row) + " |" for row in rows),
+        *_md_table(header, rows),
         "",
-        "## Cost",
+        f"## Verdict (tolerance {config['verdict-tolerance']})",
         "",
-        "| model | rounds | client_rounds | bytes_down | bytes_up | seconds |",
+        *(f"- **{name}**: {entry['verdict']['overall']}" for name, entry in models.items()),
+        "",
+        "| model | " + " | ".join(VERDICT_KEYS) + " |",
+        "|---|" + "---|" * len(VERDICT_KEYS),
+        *(f"| {name} | " + " | ".join(e["verdict"]["metrics"][k] or "-" for k in VERDICT_KEYS) + " |"
+          for name, e in models.items()),
+        "",
+        "## Distance to the reference",
+        "",
+        "| model | KL forget | KL test | CKA forget | CKA test | mia_auc |",
         "|---|---|---|---|---|---|",
-        *(f"| {name} | {c['rounds']} | {c['client_rounds']} | {c['bytes_down']} | {c['bytes_up']} | {c['seconds']:.2f} |"
-          for name, c in ((n, e["cost"]) for n, e in report["models"].items())),
+        *(f"| {name} | {_fmt(e['metrics']['kl_to_reference']['kl_forget'])} | "
+          f"{_fmt(e['metrics']['kl_to_reference']['kl_test'])} | {_fmt(e['metrics']['cka_to_reference']['cka_forget'])} | "
+          f"{_fmt(e['metrics']['cka_to_reference']['cka_test'])} | {_fmt(e['metrics']['mia_auc'])} |"
+          for name, e in models.items()),
+        "",
+        "## Cost (mean over seeds)",
+        "",
+        "| model | rounds | client_rounds | bytes_down | bytes_up | seconds | speedup (seconds) |",
+        "|---|---|---|---|---|---|---|",
+        *(f"| {name} | {c['rounds']:.0f} | {c['client_rounds']:.0f} | {c['bytes_down']:.0f} | {c['bytes_up']:.0f} | "
+          f"{c['seconds']:.2f} | {_fmt(e.get('speedup', {}).get('seconds'), 2)} |"
+          for name, e, c in ((n, e, e["cost"]) for n, e in models.items())),
         "",
         "## Plots",
         "",
-        *(f"![{title}]({path})" for title, path in plots.items()),
-        "",
+        *(f"![{title}]({path})\n" for title, path in plots.items()),
         "## Configuration",
         "",
         "```toml",
@@ -143,7 +231,7 @@ def markdown(report: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
 
 
 def print_table(report: Mapping[str, Any], console: Console | None = None) -> None:
-    console = console or Console(width=None if Console().is_terminal else 160)
+    console = console or Console(width=None if Console().is_terminal else 200)
     header, rows = table_rows(report)
     table = Table(title=f"{report['experiment']['name']}: gaps to the reference in brackets", header_style="bold")
     for h in header:
@@ -151,3 +239,5 @@ def print_table(report: Mapping[str, Any], console: Console | None = None) -> No
     for row in rows:
         table.add_row(*row)
     console.print(table)
+    for name, entry in report["models"].items():
+        console.print(f"[bold]{name}[/]: {entry['verdict']['overall']}")

@@ -1,10 +1,12 @@
-"""The experiment flow, run by the ServerApp:
+"""The experiment flow, run by the ServerApp, once per seed:
 
 1. train the original global model with FedAvg;
 2. apply the deletion request (clients switch to their retained data);
 3. train the reference: FedAvg from scratch on the retained data (same seed, clients, rounds);
-4. run each unlearning method from the original model;
-5. score every model with the central evaluator and build the report.
+4. run each unlearning method from the original model (its global model scored after every round);
+5. score every model with the central evaluator against that seed's reference;
+
+then combine the seeds into means, intervals and verdicts.
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ from flwr.app import ArrayRecord
 from flwr.serverapp import Grid
 
 from fedunlearn import config as cfg
-from fedunlearn.data import describe
+from fedunlearn.data import HUB_DATASETS, describe, load_dataset
 from fedunlearn.evaluator import Evaluator
 from fedunlearn.federation import Federation
 from fedunlearn.models import build_model
 from fedunlearn.partition import client_partitions
 from fedunlearn.progress import Progress
-from fedunlearn.report import REFERENCE, build_report
+from fedunlearn.report import REFERENCE, combine, seed_report
 from fedunlearn.training import derive_seed
 
 from . import methods
@@ -37,10 +39,10 @@ def check_experiment(values: Mapping[str, Any]) -> dict[str, Any]:
     config = cfg.validate(values, known_methods=methods.available())
     num_classes, num_train = describe(config)
     cfg.validate_against_data(config, num_classes, num_train)
-    if config["dataset"] not in ("mnist", "fashion_mnist", "cifar10"):
-        from fedunlearn.data import load_dataset
-
-        client_partitions(load_dataset(config).y_train, config)  # raises ConfigError if it cannot split
+    if config["dataset"] not in HUB_DATASETS:
+        labels = load_dataset(config).y_train
+        for seed in cfg.seed_list(config):  # raises ConfigError if a seed's partition cannot be made
+            client_partitions(labels, {**config, "seed": seed})
     return config
 
 
@@ -67,32 +69,54 @@ def initial_model(config: Mapping[str, Any], federation: Federation) -> ArrayRec
     return ArrayRecord(model.state_dict())
 
 
-def run_experiment(grid: Grid, config: Mapping[str, Any], progress: Progress) -> dict[str, Any]:
-    """Steps 1-5 above; returns the report dictionary."""
+def run_seed(grid: Grid, config: Mapping[str, Any], progress: Progress) -> tuple[dict, dict, Evaluator]:
+    """Steps 1-5 for ``config['seed']``: the seed's model entries, each model's outputs, the evaluator."""
     federation = Federation.from_config(config)
-    wait_for_clients(grid, config["num-clients"])
+    evaluator = Evaluator(federation, config)
     session = FederatedSession(grid, config, progress)
     initial = initial_model(config, federation)
     rounds = config["num-server-rounds"]
 
     phases = {"original": session.run_phase("original", initial, rounds, view="all")}
     phases[REFERENCE] = session.run_phase(REFERENCE, initial, rounds, view="retain")
+    session.round_evaluator = evaluator.round_metrics
     for name in cfg.method_names(config):
         if name != REFERENCE:  # the reference is always trained; naming it only adds its row
             phases[name] = methods.get(name)(config).unlearn(session, phases["original"])
 
-    progress.message("evaluating every model on forgotten, retained and test data")
-    evaluator = Evaluator(federation, config["model"])
-    scored = {name: (evaluator.evaluate(phase.arrays), phase.cost) for name, phase in phases.items()}
-    data = {
-        "num_classes": federation.data.num_classes,
-        "train_samples": int(len(federation.data.y_train)),
-        "test_samples": int(len(federation.data.y_test)),
-        "forget_samples": int(len(evaluator.sets["forget"])),
-        "retain_samples": int(len(evaluator.sets["retain"])),
-        "client_samples": [int(len(p)) for p in federation.partitions],
-    }
-    report = build_report(config, federation.request.to_dict(), scored, data)
+    progress.message(f"evaluating {len(phases)} models (seed {config['seed']})")
+    outputs = {name: evaluator.outputs(phase.arrays) for name, phase in phases.items()}
+    scored = {name: (evaluator.evaluate(outputs[name], outputs[REFERENCE]), phase.cost)
+              for name, phase in phases.items()}
+    models = seed_report(scored)
     for name, phase in phases.items():
-        report["models"][name]["history"] = phase.history
-    return report
+        models[name]["history"] = phase.history
+    return models, outputs, evaluator
+
+
+def run_experiment(grid: Grid, config: Mapping[str, Any], progress: Progress) -> dict[str, Any]:
+    """Every seed of the experiment, combined into one report dictionary."""
+    wait_for_clients(grid, config["num-clients"])
+    seeds = cfg.seed_list(config)
+    per_seed: dict[int, dict] = {}
+    for i, seed in enumerate(seeds):
+        if len(seeds) > 1:
+            progress.message(f"seed {seed} ({i + 1} of {len(seeds)})")
+        models, outputs, evaluator = run_seed(grid, {**config, "seed": seed}, progress)
+        per_seed[seed] = models
+        if i == 0:
+            federation = evaluator.federation
+            data = {
+                "num_classes": federation.data.num_classes,
+                "train_samples": int(len(federation.data.y_train)),
+                "test_samples": int(len(federation.data.y_test)),
+                "forget_samples": evaluator.sizes["forget"],
+                "retain_samples": evaluator.sizes["retain"],
+                "client_samples": [int(len(p)) for p in federation.partitions],
+                "backdoor_samples": int(len(federation.poisoned)),
+                "mia_nn_neighbours": evaluator.neighbours,
+            }
+            representation = {"seed": seed, "labels": federation.data.y_test.tolist(),
+                              "models": {n: evaluator.representation_map(o) for n, o in outputs.items()}}
+    request = Federation.from_config({**config, "seed": seeds[0]}).request.to_dict()
+    return combine(config, request, per_seed, data, {"representation_map": representation})

@@ -4,9 +4,9 @@ verb, :meth:`FederatedSession.run_phase`, that every phase and every method uses
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
-from flwr.app import ArrayRecord, ConfigRecord
+from flwr.app import ArrayRecord, ConfigRecord, MetricRecord
 from flwr.serverapp import Grid
 
 from fedunlearn.cost import PhaseResult
@@ -23,6 +23,8 @@ class FederatedSession:
         self.config = dict(config)
         self.progress = progress
         self.timeout = timeout
+        # Set by the flow for the unlearning phases: scores the global model before and after each round.
+        self.round_evaluator: Callable[[ArrayRecord], dict[str, float]] | None = None
 
     def train_config(self, phase: str, view: str, **extra: Any) -> ConfigRecord:
         """What every training message carries: the experiment keys, the phase and the data view.
@@ -54,10 +56,20 @@ class FederatedSession:
     ) -> PhaseResult:
         """``rounds`` of federated training from ``initial``, clients training on their ``view`` data.
 
-        Returns the final model, the phase's cost (wall seconds included) and the per-round train
-        metrics.
+        Returns the final model, the phase's cost and the per-round history: train metrics and, when a
+        round evaluator is set, the global model's metrics from round 0 (the start) on. Time spent in
+        that evaluation is not counted in the phase's seconds.
         """
         strategy = strategy or self.strategy(phase)
+        evaluation_seconds = 0.0
+
+        def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord:
+            nonlocal evaluation_seconds
+            start_eval = time.perf_counter()
+            metrics = MetricRecord(self.round_evaluator(arrays))
+            evaluation_seconds += time.perf_counter() - start_eval
+            return metrics
+
         self.progress.phase_start(phase, rounds)
         start = time.perf_counter()
         result = strategy.start(
@@ -66,9 +78,12 @@ class FederatedSession:
             num_rounds=rounds,
             timeout=self.timeout,
             train_config=self.train_config(phase, view, **extra_config),
+            evaluate_fn=evaluate if self.round_evaluator is not None else None,
         )
-        strategy.cost.seconds = time.perf_counter() - start
+        strategy.cost.seconds = time.perf_counter() - start - evaluation_seconds
         self.progress.phase_end(phase, strategy.cost)
-        history = [{"round": r, **dict(m)} for r, m in sorted(result.train_metrics_clientapp.items())]
+        history = {r: {"round": r, **dict(m)} for r, m in result.train_metrics_clientapp.items()}
+        for r, m in result.evaluate_metrics_serverapp.items():
+            history.setdefault(r, {"round": r}).update(dict(m))
         arrays = result.arrays if result.arrays is not None else initial
-        return PhaseResult(arrays=arrays, cost=strategy.cost, history=history)
+        return PhaseResult(arrays=arrays, cost=strategy.cost, history=[history[r] for r in sorted(history)])

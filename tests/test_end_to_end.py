@@ -22,7 +22,9 @@ ACCURACIES = ("forget_acc", "retain_acc", "test_acc", "test_forget_acc", "test_r
 
 def _check_report(out: Path) -> dict:
     report = json.loads((out / "report.json").read_text())
-    assert (out / "report.md").is_file() and (out / "plots" / "per_class.png").stat().st_size > 1000
+    assert (out / "report.md").is_file()
+    for plot in ("per_class", "gap_heatmap", "representation_map", "unlearning_curves"):
+        assert (out / "plots" / f"{plot}.png").stat().st_size > 1000, plot
     assert set(report["models"]) == {"original", "retrain", "finetune"}
     assert report["request"] == {"kind": "class", "forget_class": 3}
     assert report["experiment"]["num-clients"] == 3
@@ -54,7 +56,22 @@ def test_class_deletion_through_a_ray_simulation(tmp_path, capsys):
     for key in ACCURACIES:
         assert fine["gap"][key] == pytest.approx(fine["metrics"][key] - ref[key])
     assert fine["speedup"]["client_rounds"] == 4.0
-    assert [h["round"] for h in fine["history"]] == [1, 2]
+    assert [h["round"] for h in fine["history"]] == [0, 1, 2]  # round 0: the original model, before unlearning
+    assert fine["history"][0]["forget_acc"] == pytest.approx(models["original"]["metrics"]["forget_acc"])
+    assert fine["history"][-1]["forget_acc"] == pytest.approx(fine["metrics"]["forget_acc"])
+    # The reference's own gaps are zero and it is judged indistinguishable from itself.
+    assert all(v in (0.0, None) for v in models["retrain"]["gap"].values())
+    assert models["retrain"]["verdict"]["overall"].startswith("indistinguishable")
+    # The original still knows class 3: it must be flagged on the forgetting metrics.
+    assert models["original"]["verdict"]["metrics"]["forget_acc"] == "differs"
+    assert models["original"]["verdict"]["metrics"]["test_forget_acc"] == "differs"
+    for key in ("kl_forget", "kl_test"):
+        assert models["retrain"]["metrics"]["kl_to_reference"][key] == pytest.approx(0.0, abs=1e-9)
+        assert models["original"]["metrics"]["kl_to_reference"][key] > 0.01
+    assert models["retrain"]["metrics"]["cka_to_reference"]["cka_test"] == pytest.approx(1.0)
+    for key in ("mia", "mia_auc", "mia_nn"):
+        assert 0.0 <= models["finetune"]["metrics"][key] <= 1.0
+    assert report["seeds"] == [0] and "single seed" in models["finetune"]["verdict"]["overall"]
     shown = capsys.readouterr()
     assert "finetune" in shown.out and "report:" in shown.out
     assert "original" in shown.err and "done" in shown.err  # progress per phase

@@ -30,6 +30,17 @@ def test_population_mia_separates_separable_distributions():
     assert population_mia(members, nonmembers, _confident(rng, 100, 0.6), seed=0)["mia"] < 0.05
 
 
+def test_population_mia_calls_outputs_beyond_the_non_members_non_members():
+    """A retrained model gives a class it never saw near-zero confidence: further from members than any
+    non-member. The attack must call such samples non-members, not fall back to its intercept."""
+    rng = np.random.default_rng(4)
+    members, nonmembers = _confident(rng, 400, 0.95), _confident(rng, 400, 0.75)
+    p = np.full((100, 3), 0.4995)
+    p[:, 0] = 0.001
+    never_seen = output_features(p, np.zeros(100, int))
+    assert population_mia(members, nonmembers, never_seen, seed=0)["mia"] == 0.0
+
+
 def test_population_mia_on_identical_distributions_is_chance():
     rng = np.random.default_rng(1)
     result = population_mia(_confident(rng, 600, 0.8), _confident(rng, 600, 0.8), _confident(rng, 300, 0.8), seed=0)

@@ -1,18 +1,80 @@
 import json
 
-from fedunlearn.cost import Cost
-from fedunlearn.report import build_report, new_run_dir, write_report
+import pytest
 
-METRICS = {"forget_acc": 0.0, "retain_acc": 1.0, "test_acc": 0.9, "test_forget_acc": 0.0, "test_retain_acc": 1.0,
-           "per_class_acc": [1.0, 0.0, 1.0]}
+from fedunlearn.cost import Cost
+from fedunlearn.report import combine, new_run_dir, seed_report, write_report
+
 CONFIG = {"name": "exp", "out-dir": "", "dataset": "digits", "model": "cnn", "num-clients": 2,
-          "partitioner": "iid", "seed": 4}
+          "partitioner": "iid", "seed": 4, "verdict-tolerance": 0.02}
+
+
+def _metrics(forget_acc=0.0, mia=0.5):
+    return {"forget_acc": forget_acc, "retain_acc": 1.0, "test_acc": 0.9, "test_forget_acc": 0.0,
+            "test_retain_acc": 1.0, "per_class_acc": [1.0, forget_acc, 1.0], "mia": mia, "mia_auc": 0.5,
+            "mia_nn": 0.5, "backdoor_asr": None, "kl_to_reference": {"kl_forget": 0.0, "kl_test": 0.0},
+            "cka_to_reference": {"cka_forget": 1.0, "cka_test": 1.0}}
+
+
+def _seed(method_forget_acc, method_seconds=1.0):
+    return seed_report({"original": (_metrics(0.9), Cost(15, 30, 3, 4, 3.0)),
+                        "retrain": (_metrics(), Cost(15, 30, 3, 4, 3.0)),
+                        "finetune": (_metrics(method_forget_acc), Cost(5, 10, 1, 1, method_seconds))})
+
+
+def test_seed_report_gaps_avg_gap_and_speedup():
+    models = _seed(0.3)
+    assert all(v in (0.0, None) for v in models["retrain"]["gap"].values())
+    assert models["original"]["gap"]["forget_acc"] == pytest.approx(0.9) and "speedup" not in models["original"]
+    fine = models["finetune"]
+    assert fine["gap"]["forget_acc"] == pytest.approx(0.3)
+    assert fine["avg_gap"] == pytest.approx(0.3 / 4)  # over forget_acc, retain_acc, test_acc, mia
+    assert fine["speedup"] == {"client_rounds": 3.0, "seconds": 3.0}
+
+
+def test_combine_means_intervals_and_verdicts_over_seeds():
+    report = combine(CONFIG, {"kind": "class", "forget_class": 1},
+                     {0: _seed(0.00, 1.0), 1: _seed(0.01, 2.0), 2: _seed(0.02, 3.0)})
+    fine = report["models"]["finetune"]
+    assert fine["metrics"]["forget_acc"] == pytest.approx(0.01)
+    assert fine["metrics"]["per_class_acc"][1] == pytest.approx(0.01)
+    assert fine["cost"]["seconds"] == pytest.approx(2.0)
+    stats = fine["stats"]["gap.forget_acc"]
+    half = 4.302652729911275 * 0.01 / 3 ** 0.5
+    assert stats["std"] == pytest.approx(0.01) and stats["ci95"] == pytest.approx([0.01 - half, 0.01 + half])
+    # The interval [-0.015, 0.035] straddles the tolerance 0.02: not proven equal, not proven different.
+    assert fine["verdict"]["metrics"]["forget_acc"] == "inconclusive"
+    assert fine["verdict"]["metrics"]["retain_acc"] == "within"
+    assert report["models"]["original"]["verdict"]["metrics"]["forget_acc"] == "differs"
+    assert report["models"]["retrain"]["verdict"]["overall"] == (
+        "indistinguishable from retrain on these metrics (3 seeds, 95% intervals)")
+    assert report["seeds"] == [0, 1, 2] and set(report["per_seed"]) == {"0", "1", "2"}
+    assert fine["stats"]["metrics.per_class_acc.1"]["std"] == pytest.approx(0.01)
+
+
+def test_table_shows_the_interval_half_width_and_the_gap():
+    from fedunlearn.report import table_rows
+
+    report = combine(CONFIG, {"kind": "class", "forget_class": 1},
+                     {0: _seed(0.00), 1: _seed(0.01), 2: _seed(0.02)})
+    header, rows = table_rows(report)
+    fine = rows[[r[0] for r in rows].index("finetune")]
+    half = 4.302652729911275 * 0.01 / 3 ** 0.5
+    assert fine[header.index("forget_acc")] == f"0.010 ±{half:.3f} (+0.010)"
+
+
+def test_single_seed_report_says_it_has_no_interval():
+    report = combine(CONFIG, {"kind": "class", "forget_class": 1}, {4: _seed(0.3)})
+    fine = report["models"]["finetune"]
+    assert fine["stats"]["metrics.forget_acc"]["ci95"] is None
+    assert fine["verdict"]["overall"] == "differs from retrain on forget_acc (single seed: no interval)"
 
 
 def _report():
-    return build_report(CONFIG, {"kind": "class", "forget_class": 1},
-                        {"original": (METRICS, Cost(1, 2, 3, 4, 0.5)), "retrain": (METRICS, Cost(1, 2, 3, 4, 0.5)),
-                         "finetune": (dict(METRICS, forget_acc=0.25), Cost(1, 1, 3, 4, 0.25))})
+    report = combine(CONFIG, {"kind": "class", "forget_class": 1}, {4: _seed(0.25)})
+    report["representation_map"] = {"seed": 4, "labels": [0, 1, 2, 1],
+                                    "models": {n: [[0, 0], [1, 1], [2, 0], [1, 2]] for n in report["models"]}}
+    return report
 
 
 def test_run_directory_is_named_after_the_experiment_and_latest_follows(tmp_path):
@@ -25,14 +87,15 @@ def test_run_directory_is_named_after_the_experiment_and_latest_follows(tmp_path
     assert (tmp_path / "latest").resolve() == second.resolve()
 
 
-def test_written_report_holds_json_tables_and_plot(tmp_path):
+def test_written_report_holds_json_tables_verdicts_and_plots(tmp_path):
     out = tmp_path / "r"
     write_report(_report(), out)
     assert json.loads((out / "report.json").read_text())["models"]["finetune"]["gap"]["forget_acc"] == 0.25
     md = (out / "report.md").read_text()
     assert "| finetune | 0.250 (+0.250) |" in md
-    assert "![Per-class test accuracy](plots/per_class.png)" in md and "seed = 4" in md
-    assert (out / "plots" / "per_class.png").stat().st_size > 1000
+    assert "**finetune**: differs from retrain on forget_acc (single seed: no interval)" in md
+    for plot in ("per_class", "gap_heatmap", "representation_map", "unlearning_curves"):
+        assert f"(plots/{plot}.png)" in md and (out / "plots" / f"{plot}.png").stat().st_size > 1000
 
 
 def test_explicit_out_dir_is_used_as_given(tmp_path):
