@@ -18,16 +18,17 @@ import time
 from pathlib import Path
 
 import torch
+from flwr.app import ArrayRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fedunlearn.config import load_experiment_file, parse_run_config, seed_list  # noqa: E402
+from fedunlearn.cli import experiment_config  # noqa: E402
+from fedunlearn.config import seed_list  # noqa: E402
 from fedunlearn.evaluator import Evaluator  # noqa: E402
 from fedunlearn.federation import Federation  # noqa: E402
-from flwr.app import ArrayRecord  # noqa: E402
 from fedunlearn.models import build_model  # noqa: E402
-from strategies.flow import check_experiment, initial_model  # noqa: E402
+from strategies.flow import initial_model  # noqa: E402
 
 
 def main() -> int:
@@ -37,9 +38,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", default=str(ROOT / "experiments" / "results" / "evaluator.md"))
     args = parser.parse_args()
-    values = load_experiment_file(args.experiment)
-    values.update(parse_run_config(args.run_config))
-    config = check_experiment(values)
+    config = experiment_config(args.experiment, args.run_config)
     config["seed"] = seed_list(config)[0]
 
     federation = Federation.from_config(config)

@@ -28,12 +28,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fedunlearn.config import load_experiment_file, parse_run_config  # noqa: E402
+from fedunlearn.cli import experiment_config  # noqa: E402
 from fedunlearn.federation import Federation  # noqa: E402
 from fedunlearn.models import build_model  # noqa: E402
 from fedunlearn.progress import SilentProgress  # noqa: E402
 from fedunlearn.training import TrainSettings, derive_seed, train  # noqa: E402
-from strategies.flow import check_experiment, initial_model  # noqa: E402
+from strategies.flow import initial_model  # noqa: E402
 
 PHASE = "original"
 
@@ -137,9 +137,7 @@ def main() -> int:
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
     torch.set_num_threads(1)  # what each simulated client gets (one CPU per Ray actor)
 
-    values = load_experiment_file(args.experiment)
-    values.update(parse_run_config(args.run_config))
-    config = check_experiment(values)
+    config = experiment_config(args.experiment, args.run_config)
     rows = []
     for repeat in range(1, args.repeats + 1):
         for side, fn in (("plain", plain_loop), ("flower", flower_on_ray)):

@@ -26,14 +26,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def resolve(args: argparse.Namespace) -> dict[str, Any]:
-    """The validated configuration from the experiment file, --run-config and --out (in that order)."""
+def experiment_config(experiment: str | None, run_config: str = "", out: str | None = None) -> dict[str, Any]:
+    """The validated configuration from an experiment file, ``--run-config`` overrides and ``--out``
+    (later ones win). Raises ConfigError."""
     from strategies.flow import check_experiment
 
-    values = load_experiment_file(args.experiment) if args.experiment else {}
-    values.update(parse_run_config(args.run_config))
-    if args.out:
-        values["out-dir"] = args.out
+    values = load_experiment_file(experiment) if experiment else {}
+    values.update(parse_run_config(run_config))
+    if out:
+        values["out-dir"] = out
     return check_experiment(values)
 
 
@@ -73,7 +74,7 @@ def simulate(config: dict[str, Any], verbose: bool = False) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        config = resolve(args)
+        config = experiment_config(args.experiment, args.run_config, args.out)
     except ConfigError as exc:
         print(f"fedunlearn: error: {exc}", file=sys.stderr)
         return 2

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .cost import Cost
-from .evaluator import ACCURACY_KEYS, GAP_KEYS, VERDICT_KEYS, average_gap, gaps, speedups
+from .evaluator import ACCURACY_KEYS, VERDICT_KEYS, average_gap, gaps, speedups
 from .stats import metric_verdict, overall_verdict, summary
 
 REFERENCE = "retrain"

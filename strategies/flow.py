@@ -106,6 +106,7 @@ def run_experiment(grid: Grid, config: Mapping[str, Any], progress: Progress) ->
         per_seed[seed] = models
         if i == 0:
             federation = evaluator.federation
+            request = federation.request.to_dict()
             data = {
                 "num_classes": federation.data.num_classes,
                 "train_samples": int(len(federation.data.y_train)),
@@ -118,5 +119,4 @@ def run_experiment(grid: Grid, config: Mapping[str, Any], progress: Progress) ->
             }
             representation = {"seed": seed, "labels": federation.data.y_test.tolist(),
                               "models": {n: evaluator.representation_map(o) for n, o in outputs.items()}}
-    request = Federation.from_config({**config, "seed": seeds[0]}).request.to_dict()
     return combine(config, request, per_seed, data, {"representation_map": representation})

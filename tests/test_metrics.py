@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fedunlearn.backdoor import add_trigger, attack_success_rate, poisoned_indices, trigger_size
-from fedunlearn.privacy import (nearest_neighbour_mia, neighbour_classes, output_features, population_mia)
+from fedunlearn.privacy import nearest_neighbour_mia, neighbour_classes, output_features, population_mia
 from fedunlearn.similarity import linear_cka, mean_kl
 from fedunlearn.stats import metric_verdict, overall_verdict, summary
 

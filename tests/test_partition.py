@@ -59,3 +59,17 @@ def test_federation_views_partition_each_client_and_the_union():
 def test_impossible_split_is_a_config_error():
     with pytest.raises(ConfigError, match="cannot split"):
         partition_indices(LABELS[:8], validate({"num-clients": 8, "partitioner": "dirichlet", "dirichlet-alpha": 0.01}))
+
+
+def test_backdoor_is_planted_in_the_named_client_only():
+    plain = Federation.from_config(validate({"num-clients": 4, "partitioner": "iid"}))
+    fed = Federation.from_config(validate({"num-clients": 4, "partitioner": "iid", "backdoor-client": 2,
+                                           "backdoor-fraction": 0.25, "backdoor-target": 7}))
+    held = fed.partitions[2]
+    assert len(fed.poisoned) == round(0.25 * len(held)) and set(fed.poisoned) <= set(held)
+    assert np.all(fed.data.y_train[fed.poisoned] == 7)
+    assert np.all(fed.data.x_train[fed.poisoned][:, :, -2:, -2:] == 1.0)  # the 2x2 trigger on 8x8 digits
+    clean = np.setdiff1d(np.arange(len(fed.data.y_train)), fed.poisoned)
+    assert np.array_equal(fed.data.x_train[clean], plain.data.x_train[clean])
+    assert np.array_equal(fed.data.y_train[clean], plain.data.y_train[clean])
+    assert len(plain.poisoned) == 0
