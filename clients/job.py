@@ -56,8 +56,8 @@ class ClientJob:
         model.load_state_dict(self.message.content["arrays"].to_torch_state_dict())
         return model
 
-    def reply(self, model: Classifier, num_examples: int, **metrics: float) -> Message:
-        """The reply: the trained model and metrics (``num-examples`` weights FedAvg)."""
+    def reply(self, model: Classifier, num_examples: int, records: dict | None = None, **metrics: float) -> Message:
+        """The reply: the trained model, metrics (``num-examples`` weights FedAvg) and any extra ``records``."""
         record = MetricRecord({"num-examples": num_examples, "partition-id": self.partition_id, **metrics})
-        content = RecordDict({"arrays": ArrayRecord(model.state_dict()), "metrics": record})
+        content = RecordDict({"arrays": ArrayRecord(model.state_dict()), "metrics": record, **(records or {})})
         return Message(content=content, reply_to=self.message)

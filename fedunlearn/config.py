@@ -9,6 +9,7 @@ here, before any data is loaded, Ray starts or a directory is written; a bad val
 from __future__ import annotations
 
 import math
+import re
 import shlex
 import tomllib
 from dataclasses import dataclass
@@ -104,8 +105,17 @@ SCHEMA: dict[str, Key] = {
     "momentum": Key(float, 0.9, "local SGD momentum", lambda v: None if 0 <= v < 1 else "a number in [0, 1)"),
     # Deletion request and unlearning.
     "forget-class": Key(int, 3, "class to forget on every client", _at_least(0)),
-    "unlearn-methods": Key(str, "finetune", "comma-separated unlearning methods to run"),
+    "unlearn-methods": Key(str, "finetune", "comma-separated methods; a variant: name[key=value;key=value]"),
     "unlearn-rounds": Key(int, 5, "federated rounds each unlearning method may use", _at_least(1)),
+    # FUCRT (docs/methods/fucrt.md: the defaults come from a sweep).
+    "fucrt-selection": Key(str, "vote", "how the transformation classes are chosen",
+                           _one_of(("vote", "random", "nearest-centroid"))),
+    "fucrt-min-samples": Key(int, 5, "forgotten samples a client needs to propose transformation classes", _at_least(1)),
+    "fucrt-select-threshold": Key(float, 0.2, "share of second-highest probability mass a class needs to be proposed",
+                                  lambda v: None if 0 < v <= 1 else "a number in (0, 1]"),
+    "fucrt-lambda-local": Key(float, 1.0, "weight of the in-batch supervised contrastive loss", _at_least(0.0)),
+    "fucrt-lambda-global": Key(float, 1.0, "weight of the prototype contrastive loss", _at_least(0.0)),
+    "fucrt-temperature": Key(float, 0.5, "temperature of both contrastive losses", _positive),
     # Evaluation.
     "verdict-tolerance": Key(float, 0.02, "largest gap to the reference still judged equal", _at_least(0.0)),
     "backdoor-client": Key(int, -1, "client whose data carries a backdoor trigger (-1: none)", _at_least(-1)),
@@ -155,9 +165,16 @@ def validate(values: Mapping[str, Any], *, known_methods: Mapping[str, frozenset
 
     if config["dataset"] == "npz" and not config["data-path"]:
         raise ConfigError("data-path = '': dataset 'npz' needs the path of an .npz file with arrays x and y")
-    methods = method_names(config)
+    methods = [base for _, base, _ in method_variants(config)]  # raises ConfigError on a malformed variant
     if not methods:
         raise ConfigError(f"unlearn-methods = {config['unlearn-methods']!r}: must name at least one method")
+    for label, base, overrides in method_variants(config):
+        if not overrides:
+            continue
+        try:
+            validate({**values, "unlearn-methods": base, **overrides})
+        except ConfigError as exc:
+            raise ConfigError(f"unlearn-methods = {config['unlearn-methods']!r}: variant {label!r}: {exc}") from None
     if known_methods is not None:
         for method in methods:
             if method not in known_methods:
@@ -205,9 +222,43 @@ def seed_list(config: Mapping[str, Any]) -> list[int]:
     return items or [config["seed"]]
 
 
+# What a method variant may change: its own budget, local training and method keys, nothing that the
+# original model or the reference depends on.
+VARIANT_KEYS = ("unlearn-rounds", "local-epochs", "batch-size", "learning-rate", "momentum", "fraction-train",
+                *(k for k in SCHEMA if k.startswith("fucrt-")))
+_VARIANT = re.compile(r"^([A-Za-z0-9_-]+)(?:\[(.*)\])?$")
+
+
+def method_variants(config: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(label, method, config overrides) for each entry of ``unlearn-methods``, in order.
+
+    ``fucrt[fucrt-lambda-local=0;fucrt-temperature=0.1]`` runs ``fucrt`` with those two keys changed
+    and is reported under that label: variants of one experiment share its original and reference.
+    """
+    text = config["unlearn-methods"]
+    entries = [e.strip() for e in re.split(r",(?![^\[]*\])", text) if e.strip()]
+    variants = []
+    for entry in entries:
+        match = _VARIANT.match(entry)
+        if not match:
+            raise ConfigError(f"unlearn-methods = {text!r}: {entry!r} is not of the form name or name[key=value;...]")
+        overrides = parse_run_config(" ".join(p.strip() for p in (match.group(2) or "").split(";") if p.strip()))
+        shared = sorted(set(overrides) - set(VARIANT_KEYS))
+        if shared:
+            raise ConfigError(
+                f"unlearn-methods = {text!r}: a variant cannot set {', '.join(shared)} (shared by every model of the "
+                f"experiment); it may set: {', '.join(VARIANT_KEYS)}"
+            )
+        variants.append((entry, match.group(1), overrides))
+    labels = [label for label, _, _ in variants]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"unlearn-methods = {text!r}: names a method twice")
+    return variants
+
+
 def method_names(config: Mapping[str, Any]) -> list[str]:
-    """The unlearning methods named by ``unlearn-methods``, in order, without blanks."""
-    return [m.strip() for m in config["unlearn-methods"].split(",") if m.strip()]
+    """The labels of the entries of ``unlearn-methods``, in order."""
+    return [label for label, _, _ in method_variants(config)]
 
 
 def request_kind(config: Mapping[str, Any]) -> str:

@@ -142,8 +142,11 @@ class Evaluator:
         feats = {name: output_features(outputs.probs[name], self.y[name]) for name in ("forget", "retain", "test")}
         metrics.update(population_mia(feats["retain"], feats["test"][self.test_retained], feats["forget"], self.seed))
         metrics["mia_nn"] = None
+        metrics["forget_predicted_as"] = None
         if self.neighbours is not None:
             forgotten_test = self.y["test"] == request.forget_class
+            counts = np.bincount(pred["test"][forgotten_test], minlength=self.federation.data.num_classes)
+            metrics["forget_predicted_as"] = (counts / max(1, counts.sum())).tolist()
             metrics["mia_nn"] = nearest_neighbour_mia(outputs.probs["forget"], outputs.probs["test"][forgotten_test],
                                                       self.neighbours, self.seed)
         metrics["backdoor_asr"] = (attack_success_rate(pred["backdoor"], self.y["backdoor"], self.backdoor_target)

@@ -73,19 +73,30 @@ def plot_gap_heatmap(report: Mapping[str, Any], path: Path) -> Path:
 
 
 def plot_representation_map(report: Mapping[str, Any], path: Path) -> Path:
-    """2-D PCA of each model's test-set representations; the forgotten class drawn on top in black."""
+    """2-D PCA of each model's test-set representations; the forgotten class drawn on top in black.
+
+    A model whose details name transformation classes (FUCRT) shows them in its panel's title.
+    """
     rep = report["representation_map"]
     labels = np.array(rep["labels"])
     names = list(rep["models"])
     forget_class = report["request"].get("forget_class")
-    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.4), squeeze=False)
+    cols = min(4, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols + 1.2, 3.2 * rows), squeeze=False)
     cmap = plt.get_cmap("tab10" if labels.max() < 10 else "tab20")
-    for ax, name in zip(axes[0], names):
+    for ax in axes.flat[len(names):]:
+        ax.axis("off")
+    for ax, name in zip(axes.flat, names):
         coords = np.array(rep["models"][name])
         forgotten = labels == forget_class
         ax.scatter(coords[~forgotten, 0], coords[~forgotten, 1], c=cmap(labels[~forgotten] % cmap.N), s=6, alpha=0.6)
-        ax.scatter(coords[forgotten, 0], coords[forgotten, 1], c="black", marker="x", s=14, label=f"class {forget_class}")
-        ax.set_title(name, fontsize=9)
+        ax.scatter(coords[forgotten, 0], coords[forgotten, 1], c="black", marker="x", s=14)
+        details = (report["models"][name].get("details") or {}).get(str(rep["seed"])) or {}
+        title = name if len(name) <= 34 else name[:32] + "..."
+        if "transformation_classes" in details:
+            title += f"\n{forget_class} -> {details['transformation_classes']}"
+        ax.set_title(title, fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
     handles = [plt.Line2D([], [], marker="o", ls="", color=cmap(c % cmap.N), label=str(c))
@@ -93,7 +104,7 @@ def plot_representation_map(report: Mapping[str, Any], path: Path) -> Path:
     handles.append(plt.Line2D([], [], marker="x", ls="", color="black", label=f"{forget_class} (forgotten)"))
     fig.legend(handles=handles, loc="center right", fontsize=7, title="test class", title_fontsize=7)
     fig.suptitle(f"Test representations, PCA per model (seed {rep['seed']}); {_subtitle(report)}", fontsize=9)
-    fig.tight_layout(rect=(0, 0, 1 - 0.9 / (3.2 * len(names)), 1))
+    fig.tight_layout(rect=(0, 0, 1 - 1.0 / (3.3 * cols + 1.2), 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)

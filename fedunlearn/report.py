@@ -22,6 +22,7 @@ from .stats import metric_verdict, overall_verdict, summary
 REFERENCE = "retrain"
 BASE_MODELS = ("original", REFERENCE)
 TABLE_KEYS = ACCURACY_KEYS + ("mia", "mia_nn", "backdoor_asr")
+PER_SEED_ONLY = ("history", "details")  # not averaged: the first seed's history, every seed's details
 
 
 def seed_report(scored: Mapping[str, tuple[dict, Cost]]) -> dict[str, Any]:
@@ -82,13 +83,15 @@ def combine(
     tolerance = config["verdict-tolerance"]
     models: dict[str, Any] = {}
     for name in per_seed[seeds[0]]:
-        entries = [{k: v for k, v in per_seed[s][name].items() if k != "history"} for s in seeds]
+        entries = [{k: v for k, v in per_seed[s][name].items() if k not in PER_SEED_ONLY} for s in seeds]
         entry = _mean_tree(entries)
         flat = [_leaves(e) for e in entries]
         entry["stats"] = {k: summary([f[k] for f in flat]) for k in flat[0]}
         verdicts = {k: metric_verdict(entry["stats"].get(f"gap.{k}"), tolerance) for k in VERDICT_KEYS}
         entry["verdict"] = {"metrics": verdicts, "overall": overall_verdict(verdicts, len(seeds))}
         entry["history"] = per_seed[seeds[0]][name].get("history", [])
+        if "details" in per_seed[seeds[0]][name]:
+            entry["details"] = {str(s): per_seed[s][name].get("details") for s in seeds}
         models[name] = entry
     return {
         "experiment": dict(config), "request": dict(request), "reference": REFERENCE, "seeds": seeds,

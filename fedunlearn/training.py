@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -32,11 +33,18 @@ class TrainSettings:
         return cls(config["local-epochs"], config["batch-size"], config["learning-rate"], config["momentum"])
 
 
-def train(model: Classifier, x: np.ndarray, y: np.ndarray, settings: TrainSettings, seed: int) -> float:
+ExtraLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def train(
+    model: Classifier, x: np.ndarray, y: np.ndarray, settings: TrainSettings, seed: int,
+    extra_loss: ExtraLoss | None = None,
+) -> float:
     """SGD with cross-entropy on (x, y) for ``settings.epochs``; returns the mean training loss.
 
-    The batch order depends only on ``seed``. With no samples the model is left unchanged and the
-    loss is 0.
+    ``extra_loss(features, labels)``, when given, is added to each batch's cross-entropy (it sees the
+    batch's representations: FUCRT's contrastive terms). The batch order depends only on ``seed``.
+    With no samples the model is left unchanged and the loss is 0.
     """
     if len(y) == 0:
         return 0.0
@@ -51,7 +59,10 @@ def train(model: Classifier, x: np.ndarray, y: np.ndarray, settings: TrainSettin
         for start in range(0, len(order), settings.batch_size):
             batch = order[start:start + settings.batch_size]
             optimiser.zero_grad()
-            loss = loss_fn(model(inputs[batch]), targets[batch])
+            features = model.features(inputs[batch])
+            loss = loss_fn(model.head(features), targets[batch])
+            if extra_loss is not None:
+                loss = loss + extra_loss(features, targets[batch])
             loss.backward()
             optimiser.step()
             total += loss.item() * len(batch)

@@ -25,6 +25,11 @@ def payload_bytes(record: ArrayRecord) -> int:
     return sum(len(array.data) for array in record.values())
 
 
+def content_bytes(content: RecordDict) -> int:
+    """Bytes of every ArrayRecord in a message's content (model, prototypes, ...)."""
+    return sum(payload_bytes(record) for record in content.values() if isinstance(record, ArrayRecord))
+
+
 IDENTITY_KEYS = ("partition-id",)
 
 
@@ -85,17 +90,21 @@ class AccountedFedAvg(FedAvg):
         rng = random.Random(derive_seed(self.seed, self.phase, server_round))
         return sorted(rng.sample(nodes, size))
 
+    def train_content(self, arrays: ArrayRecord, config: ConfigRecord) -> RecordDict:
+        """What every training message carries; methods that send more (prototypes, ...) extend it."""
+        return RecordDict({self.arrayrecord_key: arrays, self.configrecord_key: config})
+
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
-        config["server-round"] = server_round
-        record = RecordDict({self.arrayrecord_key: arrays, self.configrecord_key: config})
-        message_type = MessageType.TRAIN if self.action == "default" else f"{MessageType.TRAIN}.{self.action}"
         self._round_start = time.perf_counter()
+        config["server-round"] = server_round
+        content = self.train_content(arrays, config)
+        message_type = MessageType.TRAIN if self.action == "default" else f"{MessageType.TRAIN}.{self.action}"
         nodes = self.sample(grid, server_round)
         self.cost.client_rounds += len(nodes)
-        self.cost.bytes_down += payload_bytes(arrays) * len(nodes)
-        return [Message(content=record, message_type=message_type, dst_node_id=node) for node in nodes]
+        self.cost.bytes_down += content_bytes(content) * len(nodes)
+        return [Message(content=content, message_type=message_type, dst_node_id=node) for node in nodes]
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
@@ -108,7 +117,7 @@ class AccountedFedAvg(FedAvg):
                 )
         # Aggregate in client order, not arrival order, so floating-point sums are reproducible.
         replies.sort(key=lambda m: m.content["metrics"]["partition-id"])
-        self.cost.bytes_up += sum(payload_bytes(m.content[self.arrayrecord_key]) for m in replies)
+        self.cost.bytes_up += sum(content_bytes(m.content) for m in replies)
         self.cost.rounds += 1
         if sum(m.content["metrics"][self.weighted_by_key] for m in replies) == 0:
             arrays, metrics = None, None  # no client had data to train on: keep the model

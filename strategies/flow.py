@@ -79,10 +79,13 @@ def run_seed(grid: Grid, config: Mapping[str, Any], progress: Progress) -> tuple
 
     phases = {"original": session.run_phase("original", initial, rounds, view="all")}
     phases[REFERENCE] = session.run_phase(REFERENCE, initial, rounds, view="retain")
-    session.round_evaluator = evaluator.round_metrics
-    for name in cfg.method_names(config):
-        if name != REFERENCE:  # the reference is always trained; naming it only adds its row
-            phases[name] = methods.get(name)(config).unlearn(session, phases["original"])
+    for label, base, overrides in cfg.method_variants(config):
+        if base == REFERENCE:  # the reference is always trained; naming it only adds its row
+            continue
+        method_config = {**config, **overrides}
+        method_session = FederatedSession(grid, method_config, progress)
+        method_session.round_evaluator = evaluator.round_metrics
+        phases[label] = methods.get(base)(method_config, label).unlearn(method_session, phases["original"])
 
     progress.message(f"evaluating {len(phases)} models (seed {config['seed']})")
     outputs = {name: evaluator.outputs(phase.arrays) for name, phase in phases.items()}
@@ -91,6 +94,8 @@ def run_seed(grid: Grid, config: Mapping[str, Any], progress: Progress) -> tuple
     models = seed_report(scored)
     for name, phase in phases.items():
         models[name]["history"] = phase.history
+        if phase.details:
+            models[name]["details"] = phase.details
     return models, outputs, evaluator
 
 

@@ -1,3 +1,4 @@
+import re
 import tomllib
 from pathlib import Path
 
@@ -109,3 +110,28 @@ def test_readme_documents_every_key_and_the_two_commands():
     for name in cfg.SCHEMA:
         assert f"`{name}`" in readme, name
     assert "make run" in readme and "make test" in readme
+
+
+def test_method_variants_parse_and_are_checked():
+    config = cfg.validate({"unlearn-methods": "finetune, fucrt[fucrt-lambda-local=0;fucrt-temperature=0.1], fucrt"})
+    assert cfg.method_variants(config) == [
+        ("finetune", "finetune", {}),
+        ("fucrt[fucrt-lambda-local=0;fucrt-temperature=0.1]", "fucrt", {"fucrt-lambda-local": 0, "fucrt-temperature": 0.1}),
+        ("fucrt", "fucrt", {}),
+    ]
+    for bad, fragment in [
+        ("fucrt[fucrt-temperature=-1]", "fucrt-temperature = -1.0: must be a finite number > 0"),
+        ("fucrt[seed=3]", "cannot set seed"),
+        ("fucrt[bogus=1]", "cannot set bogus"),
+        ("fin etune", "is not of the form"),
+        ("fucrt, fucrt", "names a method twice"),
+    ]:
+        with pytest.raises(cfg.ConfigError, match=re.escape(fragment)):
+            check_experiment({"unlearn-methods": bad})
+
+
+def test_methods_refuse_requests_they_do_not_support():
+    from strategies.methods import available
+
+    assert available()["fucrt"] == frozenset({"class"})
+    assert "finetune" in available() and "retrain" in available()

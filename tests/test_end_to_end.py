@@ -112,3 +112,26 @@ def test_the_same_app_runs_with_flwr_run(tmp_path):
         _stop_flower_processes(flwr_home)
     assert (out / "report.json").is_file(), proc.stdout[-3000:] + proc.stderr[-3000:]
     _check_report(out)
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+def test_fucrt_runs_two_rounds_through_ray(tmp_path):
+    out = tmp_path / "fucrt"
+    overrides = (SMALL.replace("unlearn-methods='finetune' unlearn-rounds=2", "")
+                 + " unlearn-methods='fucrt,fucrt[fucrt-selection=\"nearest-centroid\";fucrt-lambda-local=0]'"
+                 + " unlearn-rounds=2 fucrt-min-samples=3")
+    assert main(["run", "--run-config", overrides, "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    fucrt = report["models"]["fucrt"]
+    details = fucrt["details"]["0"]
+    assert details["selection"] == "vote" and 1 <= len(details["transformation_classes"]) <= 9
+    assert 3 not in details["transformation_classes"]
+    assert set(details["local_sets"]) <= {"0", "1", "2"}
+    # One selection round (no client training) + 2 training rounds of 3 clients.
+    assert (fucrt["cost"]["rounds"], fucrt["cost"]["client_rounds"]) == (3, 6)
+    assert [h["round"] for h in fucrt["history"]] == [0, 1, 2]
+    # Relabelling to other classes erases the forgotten class on the training data it was trained on.
+    assert fucrt["metrics"]["forget_acc"] <= 0.05
+    variant = report["models"]["fucrt[fucrt-selection=\"nearest-centroid\";fucrt-lambda-local=0]"]
+    assert variant["details"]["0"]["selection"] == "nearest-centroid"

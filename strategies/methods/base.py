@@ -15,15 +15,17 @@ class UnlearningMethod(ABC):
     """Turns the original global model into an unlearned one, using the federation through a session.
 
     Subclasses set ``name`` (what ``unlearn-methods`` calls it) and ``request_kinds`` (the deletion
-    requests it can serve) and implement :meth:`unlearn`. The cost they report is what the session's
+    requests it can serve) and implement :meth:`unlearn`, naming their phases ``self.label``. The
+    session they get carries the method's own configuration (a variant's overrides included). The cost they report is what the session's
     strategies counted; a method that does extra work outside them adds it to the returned cost.
     """
 
     name: ClassVar[str]
     request_kinds: ClassVar[frozenset[str]]
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
+    def __init__(self, config: Mapping[str, Any], label: str | None = None) -> None:
         self.config = config
+        self.label = label or self.name  # a variant's label, e.g. fucrt[fucrt-lambda-local=0]
 
     @abstractmethod
     def unlearn(self, session: "FederatedSession", original: PhaseResult) -> PhaseResult:

@@ -16,4 +16,4 @@ class FineTune(UnlearningMethod):
     request_kinds = frozenset({"class", "client", "sample", "sequential"})
 
     def unlearn(self, session, original: PhaseResult) -> PhaseResult:
-        return session.run_phase(self.name, original.arrays, self.config["unlearn-rounds"], view="retain")
+        return session.run_phase(self.label, original.arrays, self.config["unlearn-rounds"], view="retain")
