@@ -140,6 +140,8 @@ def premise(report: dict, method: str = "fucrt") -> tuple[int, int, list[str]]:
 
 def write_report() -> None:
     lines = ["# FUCRT on the default class experiment", "",
+             "Regenerate everything on this page: `python experiments/fucrt.py all` (about 8 minutes on 2 cores); "
+             "each section's exact run command is below it.", "",
              "Written by `experiments/fucrt.py report` from the run directories under `experiments/results/fucrt/`. "
              "Data set digits, small CNN, 10 clients, forget class 3, seeds 0, 1, 2; means ± half-width of the 95% "
              "t-interval over seeds. FUCRT and fine-tuning get one unlearning round (10 client trainings); the "
