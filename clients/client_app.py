@@ -6,7 +6,7 @@ Methods that need other client work register handlers for ``train.<action>`` mes
 
 from __future__ import annotations
 
-from flwr.app import Context, Message
+from flwr.app import Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from fedunlearn.training import train
@@ -25,6 +25,13 @@ def local_training(message: Message, context: Context) -> Message:
     model = job.model()
     loss = train(model, x, y, job.settings, job.seed)
     return job.reply(model, num_examples=len(y), **{"train-loss": loss})
+
+
+@app.query("identify")
+def identify(message: Message, context: Context) -> Message:
+    """Which client this node is: the server maps Flower's node ids to stable client ids with it."""
+    partition_id = int(context.node_config["partition-id"])
+    return Message(RecordDict({"metrics": MetricRecord({"partition-id": partition_id})}), reply_to=message)
 
 
 handlers.register_all(app)

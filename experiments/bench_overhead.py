@@ -98,7 +98,7 @@ def flower_on_ray(config: dict) -> tuple[dict, list[float], float]:
     from flwr.simulation import run_simulation
 
     from clients.client_app import app as client_app
-    from strategies.flow import wait_for_clients
+    from strategies.flow import identify_clients, wait_for_clients
     from strategies.session import FederatedSession
 
     out: dict = {}
@@ -107,8 +107,8 @@ def flower_on_ray(config: dict) -> tuple[dict, list[float], float]:
     @server_app.main()
     def main(grid, context):
         federation = Federation.from_config(config)
-        wait_for_clients(grid, config["num-clients"])
-        session = FederatedSession(grid, config, SilentProgress())
+        clients = identify_clients(grid, wait_for_clients(grid, config["num-clients"]))
+        session = FederatedSession(grid, config, SilentProgress(), clients)
         out["result"] = session.run_phase(PHASE, initial_model(config, federation), config["num-server-rounds"], "all")
 
     start = time.perf_counter()

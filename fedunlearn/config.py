@@ -104,7 +104,11 @@ SCHEMA: dict[str, Key] = {
     "learning-rate": Key(float, 0.05, "local SGD learning rate", _positive),
     "momentum": Key(float, 0.9, "local SGD momentum", lambda v: None if 0 <= v < 1 else "a number in [0, 1)"),
     # Deletion request and unlearning.
-    "forget-class": Key(int, 3, "class to forget on every client", _at_least(0)),
+    "forget-class": Key(int, 3, "class to forget on every client (a class request; -1: none)", _at_least(-1)),
+    "forget-client": Key(int, -1, "client whose every sample is forgotten (a client request; -1: none)", _at_least(-1)),
+    "forget-samples": Key(float, 0.0, "share of one client's samples to forget (a sample request; 0: none)",
+                          lambda v: None if 0 <= v <= 1 else "a number in [0, 1]"),
+    "forget-samples-client": Key(int, 0, "the client whose samples a sample request forgets", _at_least(0)),
     "unlearn-methods": Key(str, "finetune", "comma-separated methods; a variant: name[key=value;key=value]"),
     "unlearn-rounds": Key(int, 5, "federated rounds each unlearning method may use", _at_least(1)),
     # FUCRT (docs/methods/fucrt.md: the defaults come from a sweep).
@@ -165,6 +169,7 @@ def validate(values: Mapping[str, Any], *, known_methods: Mapping[str, frozenset
 
     if config["dataset"] == "npz" and not config["data-path"]:
         raise ConfigError("data-path = '': dataset 'npz' needs the path of an .npz file with arrays x and y")
+    _check_request(values, config)
     methods = [base for _, base, _ in method_variants(config)]  # raises ConfigError on a malformed variant
     if not methods:
         raise ConfigError(f"unlearn-methods = {config['unlearn-methods']!r}: must name at least one method")
@@ -191,9 +196,26 @@ def validate(values: Mapping[str, Any], *, known_methods: Mapping[str, frozenset
     return config
 
 
+def _check_request(values: Mapping[str, Any], config: Mapping[str, Any]) -> None:
+    """One request kind at a time: a client or sample request excludes an explicit forget-class."""
+    kinds = [name for name, on in (("forget-client", config["forget-client"] >= 0),
+                                   ("forget-samples", config["forget-samples"] > 0)) if on]
+    if len(kinds) == 2:
+        raise ConfigError(f"forget-client = {config['forget-client']} and forget-samples = {config['forget-samples']}: "
+                          f"one request at a time; set forget-client = -1 or forget-samples = 0")
+    if kinds and values.get("forget-class", -1) >= 0:
+        raise ConfigError(f"forget-class = {config['forget-class']}: cannot be combined with {kinds[0]} "
+                          f"(one request at a time); set forget-class = -1")
+    if not kinds and config["forget-class"] < 0:
+        raise ConfigError("forget-class = -1: no deletion request; set forget-class, forget-client or forget-samples")
+
+
 def validate_against_data(config: Mapping[str, Any], num_classes: int, num_train: int) -> None:
     """Checks that need the data set's size: the forgotten class and the number of clients."""
-    if not 0 <= config["forget-class"] < num_classes:
+    for key in ("forget-client", "forget-samples-client"):
+        if config[key] >= config["num-clients"]:
+            raise ConfigError(f"{key} = {config[key]}: must be a client id (0..{config['num-clients'] - 1})")
+    if request_kind(config) == "class" and not 0 <= config["forget-class"] < num_classes:
         raise ConfigError(
             f"forget-class = {config['forget-class']}: must be a class label of dataset "
             f"{config['dataset']!r} (0..{num_classes - 1})"
@@ -262,7 +284,11 @@ def method_names(config: Mapping[str, Any]) -> list[str]:
 
 
 def request_kind(config: Mapping[str, Any]) -> str:
-    """The kind of deletion request the configuration makes."""
+    """The kind of deletion request the configuration makes: ``client``, ``sample`` or ``class``."""
+    if config["forget-client"] >= 0:
+        return "client"
+    if config["forget-samples"] > 0:
+        return "sample"
     return "class"
 
 

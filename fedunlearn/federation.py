@@ -23,6 +23,7 @@ from .training import derive_seed
 
 VIEWS = ("all", "retain", "forget")
 _FEDERATION_KEYS = ("num-clients", "partitioner", "dirichlet-alpha", "classes-per-client", "seed", "forget-class",
+                    "forget-client", "forget-samples", "forget-samples-client",
                     "backdoor-client", "backdoor-fraction", "backdoor-target")
 
 
@@ -49,7 +50,7 @@ class Federation:
         held = self.partitions[client_id]
         if view == "all":
             return held
-        forget = self.request.forget_mask(self.data.y_train[held], client_id)
+        forget = self.request.forget_mask(held, self.data.y_train[held], client_id)
         return held[forget] if view == "forget" else held[~forget]
 
     def client_arrays(self, client_id: int, view: str) -> tuple[np.ndarray, np.ndarray]:

@@ -11,24 +11,57 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .config import request_kind
+
+KINDS = ("class", "client", "sample")
+
 
 @dataclass(frozen=True)
 class DeletionRequest:
-    """What to forget. ``kind`` is one of the request kinds methods declare support for."""
+    """What to forget.
+
+    - ``class``: every sample labelled ``forget_class``, on every client;
+    - ``client``: every sample client ``forget_client`` holds;
+    - ``sample``: a seeded ``forget_fraction`` of the samples client ``forget_client`` holds.
+    """
 
     kind: str
     forget_class: int | None = None
+    forget_client: int | None = None
+    forget_fraction: float | None = None
+    seed: int | None = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "DeletionRequest":
-        return cls(kind="class", forget_class=config["forget-class"])
+        kind = request_kind(config)
+        if kind == "client":
+            return cls(kind, forget_client=config["forget-client"])
+        if kind == "sample":
+            return cls(kind, forget_client=config["forget-samples-client"], forget_fraction=config["forget-samples"],
+                       seed=config["seed"])
+        return cls(kind, forget_class=config["forget-class"])
 
-    def forget_mask(self, labels: np.ndarray, client_id: int) -> np.ndarray:
-        """Boolean mask over one client's samples (given by their labels): True = to forget."""
-        labels = np.asarray(labels)
+    @property
+    def target_client(self) -> int | None:
+        """The client a client or sample request is about (None for class requests)."""
+        return self.forget_client
+
+    def forget_mask(self, held: np.ndarray, labels: np.ndarray, client_id: int) -> np.ndarray:
+        """Boolean mask over one client's samples (their training indices ``held`` and ``labels``)."""
+        held, labels = np.asarray(held), np.asarray(labels)
         if self.kind == "class":
             return labels == self.forget_class
+        if client_id != self.forget_client:
+            return np.zeros(len(held), dtype=bool)
+        if self.kind == "client":
+            return np.ones(len(held), dtype=bool)
+        if self.kind == "sample":
+            n = int(round(self.forget_fraction * len(held)))
+            chosen = np.random.default_rng(self.seed).choice(len(held), n, replace=False)
+            mask = np.zeros(len(held), dtype=bool)
+            mask[chosen] = True
+            return mask
         raise ValueError(f"unknown request kind {self.kind!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return {k: v for k, v in asdict(self).items() if v is not None and k != "seed"}

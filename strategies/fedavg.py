@@ -60,6 +60,8 @@ class AccountedFedAvg(FedAvg):
         Client action to call: messages go out as ``train.<action>`` (``default``: plain local training).
     on_round
         Called after each round with (round, aggregated train metrics).
+    exclude
+        Node ids never sampled (a deleted client).
     """
 
     def __init__(
@@ -69,6 +71,7 @@ class AccountedFedAvg(FedAvg):
         fraction_train: float = 1.0,
         action: str = "default",
         on_round: Callable[[int, dict], None] | None = None,
+        exclude: frozenset[int] = frozenset(),
     ) -> None:
         super().__init__(
             fraction_train=fraction_train,
@@ -80,12 +83,13 @@ class AccountedFedAvg(FedAvg):
         self.seed = seed
         self.action = action
         self.on_round = on_round
+        self.exclude = exclude
         self.cost = Cost()
         self._round_start = 0.0
 
     def sample(self, grid: Grid, server_round: int) -> list[int]:
         """Node ids to train this round: a seeded sample of the sorted connected nodes."""
-        nodes = sorted(grid.get_node_ids())
+        nodes = sorted(set(grid.get_node_ids()) - self.exclude)
         size = min(len(nodes), max(1, round(len(nodes) * self.fraction_train)))
         rng = random.Random(derive_seed(self.seed, self.phase, server_round))
         return sorted(rng.sample(nodes, size))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any, Mapping
 
-from flwr.app import ArrayRecord
+from flwr.app import ArrayRecord, Message, RecordDict
 from flwr.serverapp import Grid
 
 from fedunlearn import config as cfg
@@ -62,6 +62,20 @@ def wait_for_clients(grid: Grid, expected: int, timeout: float = 30.0) -> list[i
     return nodes
 
 
+def identify_clients(grid: Grid, nodes: list[int], timeout: float = 60.0) -> dict[int, int]:
+    """Flower node id -> stable client id (the node's ``partition-id``), asked of every node once."""
+    messages = [Message(RecordDict(), message_type="query.identify", dst_node_id=n) for n in nodes]
+    clients = {}
+    for reply in grid.send_and_receive(messages, timeout=timeout):
+        if reply.has_error():
+            raise RuntimeError(f"node {reply.metadata.src_node_id} did not say which client it is: {reply.error.reason}")
+        clients[reply.metadata.src_node_id] = int(reply.content["metrics"]["partition-id"])
+    if sorted(clients.values()) != list(range(len(nodes))):
+        raise RuntimeError(f"the connected clients' partition-ids are {sorted(clients.values())}; "
+                           f"expected each of 0..{len(nodes) - 1} once")
+    return clients
+
+
 def initial_model(config: Mapping[str, Any], federation: Federation) -> ArrayRecord:
     """The seeded initial global model shared by the original training and the reference."""
     data = federation.data
@@ -69,11 +83,13 @@ def initial_model(config: Mapping[str, Any], federation: Federation) -> ArrayRec
     return ArrayRecord(model.state_dict())
 
 
-def run_seed(grid: Grid, config: Mapping[str, Any], progress: Progress) -> tuple[dict, dict, Evaluator]:
+def run_seed(
+    grid: Grid, config: Mapping[str, Any], progress: Progress, clients: Mapping[int, int]
+) -> tuple[dict, dict, Evaluator]:
     """Steps 1-5 for ``config['seed']``: the seed's model entries, each model's outputs, the evaluator."""
     federation = Federation.from_config(config)
     evaluator = Evaluator(federation, config)
-    session = FederatedSession(grid, config, progress)
+    session = FederatedSession(grid, config, progress, clients)
     initial = initial_model(config, federation)
     rounds = config["num-server-rounds"]
 
@@ -83,7 +99,7 @@ def run_seed(grid: Grid, config: Mapping[str, Any], progress: Progress) -> tuple
         if base == REFERENCE:  # the reference is always trained; naming it only adds its row
             continue
         method_config = {**config, **overrides}
-        method_session = FederatedSession(grid, method_config, progress)
+        method_session = FederatedSession(grid, method_config, progress, clients)
         method_session.round_evaluator = evaluator.round_metrics
         phases[label] = methods.get(base)(method_config, label).unlearn(method_session, phases["original"])
 
@@ -101,13 +117,13 @@ def run_seed(grid: Grid, config: Mapping[str, Any], progress: Progress) -> tuple
 
 def run_experiment(grid: Grid, config: Mapping[str, Any], progress: Progress) -> dict[str, Any]:
     """Every seed of the experiment, combined into one report dictionary."""
-    wait_for_clients(grid, config["num-clients"])
+    clients = identify_clients(grid, wait_for_clients(grid, config["num-clients"]))
     seeds = cfg.seed_list(config)
     per_seed: dict[int, dict] = {}
     for i, seed in enumerate(seeds):
         if len(seeds) > 1:
             progress.message(f"seed {seed} ({i + 1} of {len(seeds)})")
-        models, outputs, evaluator = run_seed(grid, {**config, "seed": seed}, progress)
+        models, outputs, evaluator = run_seed(grid, {**config, "seed": seed}, progress, clients)
         per_seed[seed] = models
         if i == 0:
             federation = evaluator.federation

@@ -11,6 +11,7 @@ from flwr.serverapp import Grid
 
 from fedunlearn.cost import PhaseResult
 from fedunlearn.progress import Progress
+from fedunlearn.requests import DeletionRequest
 
 from .fedavg import AccountedFedAvg
 
@@ -18,9 +19,14 @@ from .fedavg import AccountedFedAvg
 class FederatedSession:
     """Runs federated phases on ``grid`` for one experiment configuration."""
 
-    def __init__(self, grid: Grid, config: Mapping[str, Any], progress: Progress, timeout: float = 3600) -> None:
+    def __init__(
+        self, grid: Grid, config: Mapping[str, Any], progress: Progress, clients: Mapping[int, int],
+        timeout: float = 3600,
+    ) -> None:
         self.grid = grid
         self.config = dict(config)
+        self.clients = dict(clients)  # Flower node id -> stable client id (partition-id)
+        self.request = DeletionRequest.from_config(config)
         self.progress = progress
         self.timeout = timeout
         # Set by the flow for the unlearning phases: scores the global model before and after each round.
@@ -34,14 +40,22 @@ class FederatedSession:
         """
         return ConfigRecord({**self.config, "phase": phase, "view": view, **extra})
 
-    def strategy(self, phase: str, action: str = "default", **kwargs: Any) -> AccountedFedAvg:
-        """An :class:`AccountedFedAvg` for ``phase`` wired to the progress display."""
+    def absent_nodes(self, view: str) -> frozenset[int]:
+        """Nodes with nothing to train on in ``view``: under a client request, the deleted client takes no
+        part in any phase on retained data (it is not sampled, so it costs nothing)."""
+        if view == "retain" and self.request.kind == "client":
+            return frozenset(n for n, c in self.clients.items() if c == self.request.target_client)
+        return frozenset()
+
+    def strategy(self, phase: str, view: str, action: str = "default", **kwargs: Any) -> AccountedFedAvg:
+        """An :class:`AccountedFedAvg` for ``phase`` on ``view`` data, wired to the progress display."""
         return AccountedFedAvg(
             phase=phase,
             seed=self.config["seed"],
             fraction_train=self.config["fraction-train"],
             action=action,
             on_round=lambda rnd, metrics: self.progress.round_done(phase, rnd, metrics),
+            exclude=self.absent_nodes(view),
             **kwargs,
         )
 
@@ -60,7 +74,7 @@ class FederatedSession:
         round evaluator is set, the global model's metrics from round 0 (the start) on. Time spent in
         that evaluation is not counted in the phase's seconds.
         """
-        strategy = strategy or self.strategy(phase)
+        strategy = strategy or self.strategy(phase, view)
         evaluation_seconds = 0.0
 
         def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord:

@@ -43,12 +43,18 @@ def test_ints_are_accepted_for_floats_and_defaults_fill_in():
         ({"unlearn-methods": "finetune,magic"}, ["unlearn-methods", "'magic'", "finetune"]),
         ({"unlearn-methods": " , "}, ["unlearn-methods", "at least one"]),
         ({"forget-class": 10}, ["forget-class", "10", "0..9"]),
-        ({"forget-class": -1}, ["forget-class", "-1", ">= 0"]),
+        ({"forget-class": -2}, ["forget-class", "-2", ">= -1"]),
+        ({"forget-class": -1}, ["forget-class = -1", "no deletion request"]),
         ({"num-clients": 5000}, ["num-clients", "5000", "1437"]),
         ({"dataset": "npz"}, ["data-path", "npz"]),
         ({"dataset": "npz", "data-path": "/nonexistent/x.npz"}, ["data-path", "/nonexistent/x.npz", "no such file"]),
         ({"partitioner": "pathological", "classes-per-client": 11}, ["classes-per-client", "11", "10"]),
         ({"name": "../escape"}, ["name", "'../escape'", "letters"]),
+        ({"forget-client": 10}, ["forget-client", "10", "0..9"]),
+        ({"forget-client": 1, "forget-samples": 0.5}, ["forget-client = 1", "forget-samples = 0.5", "one request"]),
+        ({"forget-client": 1, "forget-class": 3}, ["forget-class = 3", "forget-client", "set forget-class = -1"]),
+        ({"forget-samples": 1.5}, ["forget-samples", "1.5", "[0, 1]"]),
+        ({"forget-client": 1, "unlearn-methods": "fucrt"}, ["'fucrt'", "client requests", "class"]),
     ],
 )
 def test_each_bad_value_gets_one_line_naming_key_value_and_allowed(values, fragments):
@@ -135,3 +141,10 @@ def test_methods_refuse_requests_they_do_not_support():
 
     assert available()["fucrt"] == frozenset({"class"})
     assert "finetune" in available() and "retrain" in available()
+
+
+def test_a_client_request_on_top_of_a_class_experiment_file():
+    values = cfg.load_experiment_file(ROOT / "experiments" / "default.toml")
+    values.update(cfg.parse_run_config("forget-client=2 forget-class=-1 unlearn-methods=finetune"))
+    config = check_experiment(values)
+    assert cfg.request_kind(config) == "client"

@@ -41,8 +41,28 @@ def test_pathological_clients_hold_at_most_k_classes():
 def test_forget_retain_split_is_exact():
     request = DeletionRequest(kind="class", forget_class=2)
     held = np.array([0, 1, 30, 36, 37, 50])  # labels 0, 0, 1, 2, 2, 3
-    mask = request.forget_mask(LABELS[held], client_id=0)
+    mask = request.forget_mask(held, LABELS[held], client_id=0)
     assert list(mask) == [False, False, False, True, True, False]
+
+
+def test_client_and_sample_requests_pick_exactly_the_target_clients_samples():
+    config = validate({"num-clients": 4, "partitioner": "iid", "forget-client": 2})
+    fed = Federation.from_config(config)
+    assert fed.request.kind == "client"
+    assert np.array_equal(fed.client_indices(2, "forget"), fed.partitions[2])
+    assert len(fed.client_indices(2, "retain")) == 0 and len(fed.client_indices(1, "forget")) == 0
+    assert np.array_equal(fed.union_indices("forget"), fed.partitions[2])
+    samples = Federation.from_config(validate({"num-clients": 4, "partitioner": "iid", "forget-samples": 0.25,
+                                               "forget-samples-client": 1}))
+    held = samples.partitions[1]
+    forget = samples.client_indices(1, "forget")
+    assert samples.request.kind == "sample" and len(forget) == round(0.25 * len(held))
+    assert set(forget) <= set(held)
+    assert np.array_equal(np.sort(np.concatenate([forget, samples.client_indices(1, "retain")])), held)
+    assert all(len(samples.client_indices(c, "forget")) == 0 for c in (0, 2, 3))
+    again = Federation.from_config(validate({"num-clients": 4, "partitioner": "iid", "forget-samples": 0.25,
+                                             "forget-samples-client": 1}))
+    assert np.array_equal(again.client_indices(1, "forget"), forget)  # seeded
 
 
 def test_federation_views_partition_each_client_and_the_union():

@@ -109,6 +109,7 @@ class Fucrt(UnlearningMethod):
             prototypes, counts, self.config["forget-class"], phase=self.label, seed=self.config["seed"],
             fraction_train=self.config["fraction-train"],
             on_round=lambda rnd, metrics: session.progress.round_done(self.label, rnd, metrics),
+            exclude=session.absent_nodes("all"),
         )
         result = session.run_phase(self.label, original.arrays, self.config["unlearn-rounds"], view="all",
                                    strategy=strategy, **{"fucrt-classes": [int(c) for c in classes]})
