@@ -120,6 +120,11 @@ SCHEMA: dict[str, Key] = {
     "fucrt-lambda-local": Key(float, 1.0, "weight of the in-batch supervised contrastive loss", _at_least(0.0)),
     "fucrt-lambda-global": Key(float, 1.0, "weight of the prototype contrastive loss", _at_least(0.0)),
     "fucrt-temperature": Key(float, 0.5, "temperature of both contrastive losses", _positive),
+    # NoT and the weight perturbations (docs/methods/not.md).
+    "not-layers": Key(str, "first", "layers NoT negates: 'first', 'last', 'all' or comma-separated parameter names"),
+    "not-negate-bias": Key(bool, True, "whether NoT negates the chosen layers' biases too"),
+    # TRW.
+    "trw-beta": Key(float, 10.0, "tilt toward classes similar to the forgotten one (TRW)", _at_least(0.0)),
     # Evaluation.
     "verdict-tolerance": Key(float, 0.02, "largest gap to the reference still judged equal", _at_least(0.0)),
     "backdoor-client": Key(int, -1, "client whose data carries a backdoor trigger (-1: none)", _at_least(-1)),
@@ -170,6 +175,8 @@ def validate(values: Mapping[str, Any], *, known_methods: Mapping[str, frozenset
     if config["dataset"] == "npz" and not config["data-path"]:
         raise ConfigError("data-path = '': dataset 'npz' needs the path of an .npz file with arrays x and y")
     _check_request(values, config)
+    if request_kind(config) != "class":
+        config["forget-class"] = -1  # the resolved configuration names one request only
     methods = [base for _, base, _ in method_variants(config)]  # raises ConfigError on a malformed variant
     if not methods:
         raise ConfigError(f"unlearn-methods = {config['unlearn-methods']!r}: must name at least one method")
@@ -247,7 +254,7 @@ def seed_list(config: Mapping[str, Any]) -> list[int]:
 # What a method variant may change: its own budget, local training and method keys, nothing that the
 # original model or the reference depends on.
 VARIANT_KEYS = ("unlearn-rounds", "local-epochs", "batch-size", "learning-rate", "momentum", "fraction-train",
-                *(k for k in SCHEMA if k.startswith("fucrt-")))
+                *(k for k in SCHEMA if k.startswith(("fucrt-", "not-", "trw-"))))
 _VARIANT = re.compile(r"^([A-Za-z0-9_-]+)(?:\[(.*)\])?$")
 
 

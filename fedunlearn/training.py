@@ -33,7 +33,8 @@ class TrainSettings:
         return cls(config["local-epochs"], config["batch-size"], config["learning-rate"], config["momentum"])
 
 
-ExtraLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+ExtraLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+IGNORE = -100  # a label the cross-entropy skips: the sample is trained by the extra loss alone
 
 
 def train(
@@ -42,9 +43,10 @@ def train(
 ) -> float:
     """SGD with cross-entropy on (x, y) for ``settings.epochs``; returns the mean training loss.
 
-    ``extra_loss(features, labels)``, when given, is added to each batch's cross-entropy (it sees the
-    batch's representations: FUCRT's contrastive terms). The batch order depends only on ``seed``.
-    With no samples the model is left unchanged and the loss is 0.
+    ``extra_loss(features, labels, indices)``, when given, is added to each batch's cross-entropy: it
+    sees the batch's representations, labels and sample indices (FUCRT's contrastive terms, TRW's soft
+    targets). Samples labelled :data:`IGNORE` are left out of the cross-entropy. The batch order depends
+    only on ``seed``. With no samples the model is left unchanged and the loss is 0.
     """
     if len(y) == 0:
         return 0.0
@@ -59,15 +61,18 @@ def train(
         for start in range(0, len(order), settings.batch_size):
             batch = order[start:start + settings.batch_size]
             optimiser.zero_grad()
+            labelled = targets[batch] != IGNORE
+            if extra_loss is None and not labelled.any():
+                continue  # nothing in this batch to learn from
             features = model.features(inputs[batch])
-            loss = loss_fn(model.head(features), targets[batch])
+            loss = loss_fn(model.head(features[labelled]), targets[batch][labelled]) if labelled.any() else 0.0
             if extra_loss is not None:
-                loss = loss + extra_loss(features, targets[batch])
+                loss = loss + extra_loss(features, targets[batch], batch)
             loss.backward()
             optimiser.step()
             total += loss.item() * len(batch)
             count += len(batch)
-    return total / count
+    return total / count if count else 0.0
 
 
 @torch.no_grad()

@@ -39,10 +39,15 @@ def check_experiment(values: Mapping[str, Any]) -> dict[str, Any]:
     config = cfg.validate(values, known_methods=methods.available())
     num_classes, num_train = describe(config)
     cfg.validate_against_data(config, num_classes, num_train)
-    if config["dataset"] not in HUB_DATASETS:
-        labels = load_dataset(config).y_train
+    if config["dataset"] in HUB_DATASETS:
+        input_shape = HUB_DATASETS[config["dataset"]]["shape"]
+    else:
+        data = load_dataset(config)
+        input_shape = data.input_shape
         for seed in cfg.seed_list(config):  # raises ConfigError if a seed's partition cannot be made
-            client_partitions(labels, {**config, "seed": seed})
+            client_partitions(data.y_train, {**config, "seed": seed})
+    for _, base, overrides in cfg.method_variants(config):
+        methods.get(base).check({**config, **overrides}, input_shape, num_classes)
     return config
 
 

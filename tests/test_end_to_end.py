@@ -116,10 +116,10 @@ def test_the_same_app_runs_with_flwr_run(tmp_path):
 
 @pytest.mark.e2e
 @pytest.mark.timeout(300)
-def test_fucrt_runs_two_rounds_through_ray(tmp_path):
+def test_fucrt_and_trw_run_two_rounds_through_ray(tmp_path):
     out = tmp_path / "fucrt"
     overrides = (SMALL.replace("unlearn-methods='finetune' unlearn-rounds=2", "")
-                 + " unlearn-methods='fucrt,fucrt[fucrt-selection=\"nearest-centroid\";fucrt-lambda-local=0]'"
+                 + " unlearn-methods='fucrt,fucrt[fucrt-selection=\"nearest-centroid\";fucrt-lambda-local=0],trw'"
                  + " unlearn-rounds=2 fucrt-min-samples=3")
     assert main(["run", "--run-config", overrides, "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
@@ -135,3 +135,29 @@ def test_fucrt_runs_two_rounds_through_ray(tmp_path):
     assert fucrt["metrics"]["forget_acc"] <= 0.05
     variant = report["models"]["fucrt[fucrt-selection=\"nearest-centroid\";fucrt-lambda-local=0]"]
     assert variant["details"]["0"]["selection"] == "nearest-centroid"
+    trw, original = report["models"]["trw"], report["models"]["original"]
+    assert (trw["cost"]["rounds"], trw["cost"]["client_rounds"]) == (2, 6)
+    assert trw["metrics"]["forget_acc"] < original["metrics"]["forget_acc"] - 0.3  # the tilted targets move class 3 away
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+def test_client_deletion_with_not_through_ray(tmp_path):
+    out = tmp_path / "not"
+    overrides = (SMALL.replace("forget-class=3 unlearn-methods='finetune' unlearn-rounds=2", "")
+                 + " forget-client=1 backdoor-client=1 backdoor-fraction=0.5 unlearn-methods='not,noise'"
+                 + " unlearn-rounds=2")
+    assert main(["run", "--run-config", overrides, "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    models = report["models"]
+    assert report["request"] == {"kind": "client", "forget_client": 1}
+    # The deleted client takes no part in the reference or in NoT's fine-tuning: 2 of 3 clients per round.
+    assert models["original"]["cost"]["client_rounds"] == 24
+    assert models["retrain"]["cost"]["client_rounds"] == 16
+    assert models["not"]["cost"]["client_rounds"] == 4 and models["not"]["speedup"]["client_rounds"] == 4.0
+    assert models["not"]["details"]["0"]["perturbed_parameters"] == ["body.1.weight", "body.1.bias"]
+    assert models["noise"]["details"]["0"]["perturbed_parameters"] == ["body.1.weight", "body.1.bias"]
+    for entry in models.values():
+        assert entry["metrics"]["test_forget_acc"] is None and entry["metrics"]["mia_nn"] is None
+        assert 0.0 <= entry["metrics"]["backdoor_asr"] <= 1.0
+    assert report["data"]["forget_samples"] == report["data"]["client_samples"][1]

@@ -48,7 +48,7 @@ def transform(message: Message, context: Context) -> Message:
     present = torch.from_numpy(received["counts"].numpy() > 0)
     temperature = cfg["fucrt-temperature"]
 
-    def alignment(features: torch.Tensor, batch_labels: torch.Tensor) -> torch.Tensor:
+    def alignment(features: torch.Tensor, batch_labels: torch.Tensor, _indices: torch.Tensor) -> torch.Tensor:
         loss = features.sum() * 0.0
         if cfg["fucrt-lambda-local"] > 0:
             loss = loss + cfg["fucrt-lambda-local"] * supervised_contrastive_loss(features, batch_labels, temperature)

@@ -27,6 +27,10 @@ class UnlearningMethod(ABC):
         self.config = config
         self.label = label or self.name  # a variant's label, e.g. fucrt[fucrt-lambda-local=0]
 
+    @classmethod
+    def check(cls, config: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int) -> None:
+        """Method-specific checks before anything runs; raise ConfigError. Most methods need none."""
+
     @abstractmethod
     def unlearn(self, session: "FederatedSession", original: PhaseResult) -> PhaseResult:
         """Return the unlearned model, its cost and its per-round history."""
