@@ -123,6 +123,11 @@ SCHEMA: dict[str, Key] = {
     # NoT and the weight perturbations (docs/methods/not.md).
     "not-layers": Key(str, "first", "layers NoT negates: 'first', 'last', 'all' or comma-separated parameter names"),
     "not-negate-bias": Key(bool, True, "whether NoT negates the chosen layers' biases too"),
+    # Projected gradient ascent (docs/methods/gradient-ascent.md).
+    "ga-radius": Key(float, 0.1, "L2 ball radius, as a share of the distance from the reference to a random model",
+                     _positive),
+    "ga-stop-acc": Key(float, 0.4, "the target stops ascending once its accuracy on the forgotten data is below",
+                       lambda v: None if 0 <= v <= 1 else "a number in [0, 1]"),
     # TRW.
     "trw-beta": Key(float, 10.0, "tilt toward classes similar to the forgotten one (TRW)", _at_least(0.0)),
     # Evaluation.
@@ -254,7 +259,7 @@ def seed_list(config: Mapping[str, Any]) -> list[int]:
 # What a method variant may change: its own budget, local training and method keys, nothing that the
 # original model or the reference depends on.
 VARIANT_KEYS = ("unlearn-rounds", "local-epochs", "batch-size", "learning-rate", "momentum", "fraction-train",
-                *(k for k in SCHEMA if k.startswith(("fucrt-", "not-", "trw-"))))
+                *(k for k in SCHEMA if k.startswith(("fucrt-", "not-", "trw-", "ga-"))))
 _VARIANT = re.compile(r"^([A-Za-z0-9_-]+)(?:\[(.*)\])?$")
 
 

@@ -33,4 +33,5 @@ class PhaseResult:
     arrays: object
     cost: Cost
     history: list[dict] = field(default_factory=list)
-    details: dict = field(default_factory=dict)
+    details: dict = field(default_factory=dict)  # reported: JSON-ready facts about the phase
+    kept: dict = field(default_factory=dict)  # not reported: state a later method needs (a client's model)

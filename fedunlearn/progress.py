@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichBar
 
@@ -35,14 +36,14 @@ class ConsoleProgress:
                 TextColumn("{task.fields[loss]}"), TimeElapsedColumn(), console=self.console,
             )
             self._bar.start()
-            self._task = self._bar.add_task(phase, total=rounds, loss="")
+            self._task = self._bar.add_task(escape(phase), total=rounds, loss="")
 
     def round_done(self, phase: str, server_round: int, metrics: dict) -> None:
         loss = f"train loss {metrics['train-loss']:.4f}" if "train-loss" in metrics else ""
         if self._bar is not None:
             self._bar.update(self._task, advance=1, loss=loss)
         else:
-            self.console.print(f"{phase:<12} round {server_round}/{self._rounds}  {loss}", highlight=False)
+            self.console.print(f"{phase:<12} round {server_round}/{self._rounds}  {loss}", highlight=False, markup=False)
 
     def phase_end(self, phase: str, cost: Cost) -> None:
         if self._bar is not None:
@@ -52,10 +53,11 @@ class ConsoleProgress:
             f"{phase:<12} done: {cost.rounds} rounds, {cost.client_rounds} client trainings, "
             f"{(cost.bytes_down + cost.bytes_up) / 1e6:.1f} MB, {cost.seconds:.1f} s",
             highlight=False,
+            markup=False,
         )
 
     def message(self, text: str) -> None:
-        self.console.print(text, highlight=False)
+        self.console.print(text, highlight=False, markup=False)
 
 
 class SilentProgress:

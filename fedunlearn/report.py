@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .cost import Cost
@@ -240,7 +241,7 @@ def print_table(report: Mapping[str, Any], console: Console | None = None) -> No
     for h in header:
         table.add_column(h, justify="left" if h == "model" else "right")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(escape(cell) for cell in row))  # variant labels hold brackets, not markup
     console.print(table)
     for name, entry in report["models"].items():
-        console.print(f"[bold]{name}[/]: {entry['verdict']['overall']}")
+        console.print(f"[bold]{escape(name)}[/]: {escape(entry['verdict']['overall'])}")

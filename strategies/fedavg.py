@@ -62,6 +62,8 @@ class AccountedFedAvg(FedAvg):
         Called after each round with (round, aggregated train metrics).
     exclude
         Node ids never sampled (a deleted client).
+    keep_client
+        A client whose local model of the last round is kept in ``self.kept`` (for gradient ascent).
     """
 
     def __init__(
@@ -72,6 +74,7 @@ class AccountedFedAvg(FedAvg):
         action: str = "default",
         on_round: Callable[[int, dict], None] | None = None,
         exclude: frozenset[int] = frozenset(),
+        keep_client: int | None = None,
     ) -> None:
         super().__init__(
             fraction_train=fraction_train,
@@ -84,6 +87,8 @@ class AccountedFedAvg(FedAvg):
         self.action = action
         self.on_round = on_round
         self.exclude = exclude
+        self.keep_client = keep_client
+        self.kept: dict = {}
         self.cost = Cost()
         self._round_start = 0.0
 
@@ -122,6 +127,12 @@ class AccountedFedAvg(FedAvg):
         # Aggregate in client order, not arrival order, so floating-point sums are reproducible.
         replies.sort(key=lambda m: m.content["metrics"]["partition-id"])
         self.cost.bytes_up += sum(content_bytes(m.content) for m in replies)
+        if self.keep_client is not None:
+            self.kept = {"total_examples": sum(m.content["metrics"][self.weighted_by_key] for m in replies)}
+            for m in replies:
+                if m.content["metrics"]["partition-id"] == self.keep_client:
+                    self.kept.update(arrays=m.content[self.arrayrecord_key],
+                                     examples=m.content["metrics"][self.weighted_by_key])
         self.cost.rounds += 1
         if sum(m.content["metrics"][self.weighted_by_key] for m in replies) == 0:
             arrays, metrics = None, None  # no client had data to train on: keep the model

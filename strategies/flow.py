@@ -98,7 +98,9 @@ def run_seed(
     initial = initial_model(config, federation)
     rounds = config["num-server-rounds"]
 
-    phases = {"original": session.run_phase("original", initial, rounds, view="all")}
+    # Under client and sample requests the target's last local model is kept (gradient ascent needs it).
+    phases = {"original": session.run_phase("original", initial, rounds, view="all",
+                                            keep_client=federation.request.target_client)}
     phases[REFERENCE] = session.run_phase(REFERENCE, initial, rounds, view="retain")
     for label, base, overrides in cfg.method_variants(config):
         if base == REFERENCE:  # the reference is always trained; naming it only adds its row

@@ -66,6 +66,7 @@ class FederatedSession:
         rounds: int,
         view: str,
         strategy: AccountedFedAvg | None = None,
+        keep_client: int | None = None,
         **extra_config: Any,
     ) -> PhaseResult:
         """``rounds`` of federated training from ``initial``, clients training on their ``view`` data.
@@ -74,7 +75,7 @@ class FederatedSession:
         round evaluator is set, the global model's metrics from round 0 (the start) on. Time spent in
         that evaluation is not counted in the phase's seconds.
         """
-        strategy = strategy or self.strategy(phase, view)
+        strategy = strategy or self.strategy(phase, view, keep_client=keep_client)
         evaluation_seconds = 0.0
 
         def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord:
@@ -100,4 +101,5 @@ class FederatedSession:
         for r, m in result.evaluate_metrics_serverapp.items():
             history.setdefault(r, {"round": r}).update(dict(m))
         arrays = result.arrays if result.arrays is not None else initial
-        return PhaseResult(arrays=arrays, cost=strategy.cost, history=[history[r] for r in sorted(history)])
+        return PhaseResult(arrays=arrays, cost=strategy.cost, history=[history[r] for r in sorted(history)],
+                           kept=strategy.kept)

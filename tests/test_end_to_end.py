@@ -142,10 +142,10 @@ def test_fucrt_and_trw_run_two_rounds_through_ray(tmp_path):
 
 @pytest.mark.e2e
 @pytest.mark.timeout(300)
-def test_client_deletion_with_not_through_ray(tmp_path):
+def test_client_deletion_with_not_and_gradient_ascent_through_ray(tmp_path):
     out = tmp_path / "not"
     overrides = (SMALL.replace("forget-class=3 unlearn-methods='finetune' unlearn-rounds=2", "")
-                 + " forget-client=1 backdoor-client=1 backdoor-fraction=0.5 unlearn-methods='not,noise'"
+                 + " forget-client=1 backdoor-client=1 backdoor-fraction=0.5 unlearn-methods='not,noise,gradient-ascent'"
                  + " unlearn-rounds=2")
     assert main(["run", "--run-config", overrides, "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
@@ -157,6 +157,9 @@ def test_client_deletion_with_not_through_ray(tmp_path):
     assert models["not"]["cost"]["client_rounds"] == 4 and models["not"]["speedup"]["client_rounds"] == 4.0
     assert models["not"]["details"]["0"]["perturbed_parameters"] == ["body.1.weight", "body.1.bias"]
     assert models["noise"]["details"]["0"]["perturbed_parameters"] == ["body.1.weight", "body.1.bias"]
+    ascent = models["gradient-ascent"]
+    assert (ascent["cost"]["rounds"], ascent["cost"]["client_rounds"]) == (3, 5)  # the ascent + 2 rounds of 2
+    assert ascent["details"]["0"]["ascent_steps"] >= 1 and ascent["details"]["0"]["ball_radius"] > 0
     for entry in models.values():
         assert entry["metrics"]["test_forget_acc"] is None and entry["metrics"]["mia_nn"] is None
         assert 0.0 <= entry["metrics"]["backdoor_asr"] <= 1.0

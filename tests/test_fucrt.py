@@ -4,9 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from fedunlearn.fucrt import (aggregate_prototypes, global_transformation_set, local_transformation_set,
-                              nearest_centroid_set, prototype_contrastive_loss, prototype_sums, relabel,
-                              supervised_contrastive_loss)
+from fedunlearn.fucrt import (
+    aggregate_prototypes,
+    global_transformation_set,
+    local_transformation_set,
+    nearest_centroid_set,
+    prototype_contrastive_loss,
+    prototype_sums,
+    relabel,
+    supervised_contrastive_loss,
+)
 
 # Forgotten class 0. Rows: (probabilities over 4 classes, label).
 PROBS = np.array([

@@ -100,3 +100,18 @@ def test_written_report_holds_json_tables_verdicts_and_plots(tmp_path):
 
 def test_explicit_out_dir_is_used_as_given(tmp_path):
     assert new_run_dir(dict(CONFIG, **{"out-dir": str(tmp_path / "x")})) == tmp_path / "x"
+
+
+def test_terminal_table_shows_variant_labels_verbatim():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from fedunlearn.report import print_table
+
+    report = combine(CONFIG, {"kind": "class", "forget_class": 1},
+                     {0: seed_report({"retrain": (_metrics(), Cost(15, 30, 3, 4, 3.0)),
+                                      "fucrt[fucrt-lambda-local=0]": (_metrics(0.5), Cost(1, 10, 1, 1, 1.0))})})
+    out = StringIO()
+    print_table(report, Console(file=out, width=300))
+    assert "fucrt[fucrt-lambda-local=0]" in out.getvalue()

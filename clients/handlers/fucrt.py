@@ -6,8 +6,13 @@ import numpy as np
 import torch
 from flwr.app import Array, ArrayRecord, Context, Message, MetricRecord, RecordDict
 
-from fedunlearn.fucrt import (local_transformation_set, prototype_contrastive_loss, prototype_sums, relabel,
-                              supervised_contrastive_loss)
+from fedunlearn.fucrt import (
+    local_transformation_set,
+    prototype_contrastive_loss,
+    prototype_sums,
+    relabel,
+    supervised_contrastive_loss,
+)
 from fedunlearn.training import predict, train
 
 from ..job import ClientJob
