@@ -128,6 +128,10 @@ SCHEMA: dict[str, Key] = {
                      _positive),
     "ga-stop-acc": Key(float, 0.4, "the target stops ascending once its accuracy on the forgotten data is below",
                        lambda v: None if 0 <= v <= 1 else "a number in [0, 1]"),
+    # FedEraser (docs/methods/federaser.md).
+    "federaser-interval": Key(int, 2, "record every client's update every this many training rounds", _at_least(1)),
+    "federaser-calibration": Key(float, 0.5, "calibration training as a share of local-epochs", _fraction_open_closed),
+    "federaser-max-mb": Key(float, 1024.0, "largest disk space the recorded updates may take (MiB)", _positive),
     # TRW.
     "trw-beta": Key(float, 10.0, "tilt toward classes similar to the forgotten one (TRW)", _at_least(0.0)),
     # Evaluation.
@@ -259,7 +263,7 @@ def seed_list(config: Mapping[str, Any]) -> list[int]:
 # What a method variant may change: its own budget, local training and method keys, nothing that the
 # original model or the reference depends on.
 VARIANT_KEYS = ("unlearn-rounds", "local-epochs", "batch-size", "learning-rate", "momentum", "fraction-train",
-                *(k for k in SCHEMA if k.startswith(("fucrt-", "not-", "trw-", "ga-"))))
+                *(k for k in SCHEMA if k.startswith(("fucrt-", "not-", "trw-", "ga-", "federaser-"))))
 _VARIANT = re.compile(r"^([A-Za-z0-9_-]+)(?:\[(.*)\])?$")
 
 

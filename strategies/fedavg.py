@@ -64,6 +64,8 @@ class AccountedFedAvg(FedAvg):
         Node ids never sampled (a deleted client).
     keep_client
         A client whose local model of the last round is kept in ``self.kept`` (for gradient ascent).
+    recorders
+        Objects whose ``record(server_round, sent_arrays, replies)`` sees every round (FedEraser's store).
     """
 
     def __init__(
@@ -75,6 +77,7 @@ class AccountedFedAvg(FedAvg):
         on_round: Callable[[int, dict], None] | None = None,
         exclude: frozenset[int] = frozenset(),
         keep_client: int | None = None,
+        recorders: tuple = (),
     ) -> None:
         super().__init__(
             fraction_train=fraction_train,
@@ -88,7 +91,9 @@ class AccountedFedAvg(FedAvg):
         self.on_round = on_round
         self.exclude = exclude
         self.keep_client = keep_client
+        self.recorders = recorders
         self.kept: dict = {}
+        self.sent: ArrayRecord | None = None
         self.cost = Cost()
         self._round_start = 0.0
 
@@ -107,6 +112,7 @@ class AccountedFedAvg(FedAvg):
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
         self._round_start = time.perf_counter()
+        self.sent = arrays
         config["server-round"] = server_round
         content = self.train_content(arrays, config)
         message_type = MessageType.TRAIN if self.action == "default" else f"{MessageType.TRAIN}.{self.action}"
@@ -134,15 +140,23 @@ class AccountedFedAvg(FedAvg):
                     self.kept.update(arrays=m.content[self.arrayrecord_key],
                                      examples=m.content["metrics"][self.weighted_by_key])
         self.cost.rounds += 1
+        for recorder in self.recorders:
+            recorder.record(server_round, self.sent, replies)
         if sum(m.content["metrics"][self.weighted_by_key] for m in replies) == 0:
             arrays, metrics = None, None  # no client had data to train on: keep the model
         else:
-            arrays, metrics = super().aggregate_train(server_round, replies)
+            arrays, metrics = self.aggregate_models(server_round, replies)
         if metrics is not None:
             metrics["round-seconds"] = time.perf_counter() - self._round_start
         if self.on_round is not None:
             self.on_round(server_round, dict(metrics or {}))
         return arrays, metrics
+
+    def aggregate_models(
+        self, server_round: int, replies: list[Message]
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        """The new global model from the round's replies (in client order): FedAvg unless overridden."""
+        return super().aggregate_train(server_round, replies)
 
     def configure_evaluate(self, server_round, arrays, config, grid) -> Iterable[Message]:
         return []  # models are scored by the central evaluator, not by federated evaluation

@@ -98,17 +98,23 @@ def run_seed(
     initial = initial_model(config, federation)
     rounds = config["num-server-rounds"]
 
-    # Under client and sample requests the target's last local model is kept (gradient ascent needs it).
-    phases = {"original": session.run_phase("original", initial, rounds, view="all",
-                                            keep_client=federation.request.target_client)}
-    phases[REFERENCE] = session.run_phase(REFERENCE, initial, rounds, view="retain")
-    for label, base, overrides in cfg.method_variants(config):
-        if base == REFERENCE:  # the reference is always trained; naming it only adds its row
-            continue
-        method_config = {**config, **overrides}
-        method_session = FederatedSession(grid, method_config, progress, clients)
-        method_session.round_evaluator = evaluator.round_metrics
-        phases[label] = methods.get(base)(method_config, label).unlearn(method_session, phases["original"])
+    variants = [(label, methods.get(base), {**config, **overrides})
+                for label, base, overrides in cfg.method_variants(config) if base != REFERENCE]
+    recorders = {label: r for label, method, c in variants if (r := method.recorder(c)) is not None}
+    try:
+        # Under client and sample requests the target's last local model is kept (gradient ascent needs it).
+        phases = {"original": session.run_phase("original", initial, rounds, view="all",
+                                                keep_client=federation.request.target_client,
+                                                recorders=tuple(recorders.values()))}
+        phases["original"].kept["recorders"] = recorders
+        phases[REFERENCE] = session.run_phase(REFERENCE, initial, rounds, view="retain")
+        for label, method, method_config in variants:
+            method_session = FederatedSession(grid, method_config, progress, clients)
+            method_session.round_evaluator = evaluator.round_metrics
+            phases[label] = method(method_config, label).unlearn(method_session, phases["original"])
+    finally:
+        for recorder in recorders.values():
+            recorder.close()
 
     progress.message(f"evaluating {len(phases)} models (seed {config['seed']})")
     outputs = {name: evaluator.outputs(phase.arrays) for name, phase in phases.items()}

@@ -67,6 +67,7 @@ class FederatedSession:
         view: str,
         strategy: AccountedFedAvg | None = None,
         keep_client: int | None = None,
+        recorders: tuple = (),
         **extra_config: Any,
     ) -> PhaseResult:
         """``rounds`` of federated training from ``initial``, clients training on their ``view`` data.
@@ -75,7 +76,7 @@ class FederatedSession:
         round evaluator is set, the global model's metrics from round 0 (the start) on. Time spent in
         that evaluation is not counted in the phase's seconds.
         """
-        strategy = strategy or self.strategy(phase, view, keep_client=keep_client)
+        strategy = strategy or self.strategy(phase, view, keep_client=keep_client, recorders=recorders)
         evaluation_seconds = 0.0
 
         def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord:

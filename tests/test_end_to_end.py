@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import psutil
@@ -145,12 +146,21 @@ def test_fucrt_and_trw_run_two_rounds_through_ray(tmp_path):
 def test_client_deletion_with_not_and_gradient_ascent_through_ray(tmp_path):
     out = tmp_path / "not"
     overrides = (SMALL.replace("forget-class=3 unlearn-methods='finetune' unlearn-rounds=2", "")
-                 + " forget-client=1 backdoor-client=1 backdoor-fraction=0.5 unlearn-methods='not,noise,gradient-ascent'"
+                 + " forget-client=1 backdoor-client=1 backdoor-fraction=0.5"
+                 + " unlearn-methods='not,noise,gradient-ascent,federaser'"
                  + " unlearn-rounds=2")
+    stores_before = set(Path(tempfile.gettempdir()).glob("fedunlearn-federaser-*"))
     assert main(["run", "--run-config", overrides, "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
     models = report["models"]
     assert report["request"] == {"kind": "client", "forget_client": 1}
+    # FedEraser: rounds 1, 3, 5, 7 of 8 recorded for 3 clients, replayed by the 2 remaining ones; store removed.
+    eraser = models["federaser"]
+    assert eraser["details"]["0"]["recorded_rounds"] == [1, 3, 5, 7]
+    per_update = payload_bytes(ArrayRecord(build_model("mlp", (1, 8, 8), 10).state_dict()))
+    assert 4 * 3 * per_update * 0.9 < eraser["details"]["0"]["storage_bytes"] < 4 * 3 * per_update * 1.1
+    assert (eraser["cost"]["rounds"], eraser["cost"]["client_rounds"]) == (4, 8)
+    assert set(Path(tempfile.gettempdir()).glob("fedunlearn-federaser-*")) == stores_before
     # The deleted client takes no part in the reference or in NoT's fine-tuning: 2 of 3 clients per round.
     assert models["original"]["cost"]["client_rounds"] == 24
     assert models["retrain"]["cost"]["client_rounds"] == 16

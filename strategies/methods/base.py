@@ -31,6 +31,13 @@ class UnlearningMethod(ABC):
     def check(cls, config: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int) -> None:
         """Method-specific checks before anything runs; raise ConfigError. Most methods need none."""
 
+    @classmethod
+    def recorder(cls, config: Mapping[str, Any]):
+        """What this method needs recorded while the original model trains (None: nothing). The object's
+        ``record(server_round, sent_arrays, replies)`` sees every original round; the method finds it
+        again in ``original.kept["recorders"][label]``; ``close()`` is called when the seed ends."""
+        return None
+
     @abstractmethod
     def unlearn(self, session: "FederatedSession", original: PhaseResult) -> PhaseResult:
         """Return the unlearned model, its cost and its per-round history."""

@@ -1,0 +1,34 @@
+import numpy as np
+import pytest
+
+from fedunlearn.federaser import UpdateStore, recorded_rounds, rescale
+
+
+def test_recorded_rounds():
+    assert recorded_rounds(10, 3) == [1, 4, 7, 10]
+    assert recorded_rounds(5, 1) == [1, 2, 3, 4, 5]
+
+
+def test_rescaling_keeps_the_calibrated_direction_and_the_recorded_length():
+    calibrated = {"a": np.array([3.0, 0.0]), "b": np.array([4.0])}  # length 5
+    recorded = {"a": np.array([0.0, 1.0]), "b": np.array([0.0])}  # length 1
+    out = rescale(calibrated, recorded)
+    assert out["a"] == pytest.approx([0.6, 0.0]) and out["b"] == pytest.approx([0.8])
+    assert rescale({"a": np.zeros(2)}, {"a": np.ones(2)})["a"] == pytest.approx([0.0, 0.0])
+
+
+def test_store_round_trips_counts_bytes_and_respects_its_bound(tmp_path):
+    store = UpdateStore(max_bytes=3000, root=tmp_path)
+    update = {"w": np.arange(100, dtype=np.float32)}  # 400 bytes of data, a little more on disk
+    for client in range(3):
+        store.save(1, client, update, num_examples=10 + client)
+    assert store.rounds == {1: {0: 10, 1: 11, 2: 12}}
+    assert np.array_equal(store.load(1, 2)["w"], update["w"])
+    files = sorted(store.path.rglob("*.npz"))
+    assert len(files) == 3 and store.bytes == sum(f.stat().st_size for f in files) >= 1200
+    with pytest.raises(RuntimeError, match="federaser-max-mb"):
+        for client in range(3, 10):
+            store.save(2, client, update, num_examples=1)
+    assert store.bytes <= 3000
+    store.close()
+    assert not store.path.exists()
