@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tables import ROOT, execute, fedunlearn_run, fmt, shown
+
 RESULTS = ROOT / "experiments" / "results"
 RUNS = RESULTS / "fucrt"
 SEEDS = "0,1,2"
@@ -53,24 +51,12 @@ RUN_SETS = {
 
 def command(name: str, partitioner: str, methods: list[str]) -> list[str]:
     overrides = f"seeds='{SEEDS}' partitioner='{partitioner}' {BUDGET} unlearn-methods='{','.join(methods)}'"
-    return ["fedunlearn", "run", "experiments/default.toml", "--run-config", overrides,
-            "--out", f"experiments/results/fucrt/{name}"]
+    return fedunlearn_run("experiments/default.toml", overrides, f"experiments/results/fucrt/{name}")
 
 
 def run(part: str) -> None:
     for name, (partitioner, methods) in RUN_SETS[part].items():
-        args = command(name, partitioner, methods)
-        print("$", " ".join(args[:4]), f'"{args[4]}"', *args[5:], flush=True)
-        subprocess.run([str(Path(sys.executable).parent / args[0]), *args[1:]], cwd=ROOT, check=True)
-
-
-def _fmt(stats: dict | None, digits: int = 3) -> str:
-    if not stats:
-        return "-"
-    text = f"{stats['mean']:.{digits}f}"
-    if stats.get("ci95"):
-        text += f" ± {(stats['ci95'][1] - stats['ci95'][0]) / 2:.{digits}f}"
-    return text
+        execute(command(name, partitioner, methods))
 
 
 COLUMNS = [("forget_acc", "metrics.forget_acc"), ("test_forget_acc", "metrics.test_forget_acc"),
@@ -96,7 +82,7 @@ def table(report: dict) -> list[str]:
     for name, entry in report["models"].items():
         sets = Counter(tuple(d["transformation_classes"]) for d in (entry.get("details") or {}).values())
         chosen = ", ".join(f"{list(s)} x{n}" for s, n in sets.most_common()) or "-"
-        cells = [_fmt(entry["stats"].get(key)) for _, key in COLUMNS]
+        cells = [fmt(entry["stats"].get(key)) for _, key in COLUMNS]
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {landed(report, name)} | {chosen} |")
     return lines
 
@@ -160,7 +146,7 @@ def write_report() -> None:
         report = json.loads(path.read_text())
         partitioner = report["experiment"]["partitioner"]
         args = command(name, partitioner, [label for label in report["models"] if label not in ("original", "retrain")])
-        lines += [f"## {title}", "", f"Command: `{' '.join(args[:4])} \"{args[4]}\" {' '.join(args[5:])}`", "",
+        lines += [f"## {title}", "", f"Command: `{shown(args)}`", "",
                   *table(report), ""]
         if name != "sweep":
             hits, total, premise_lines = premise(report)

@@ -109,6 +109,7 @@ SCHEMA: dict[str, Key] = {
     "forget-samples": Key(float, 0.0, "share of one client's samples to forget (a sample request; 0: none)",
                           lambda v: None if 0 <= v <= 1 else "a number in [0, 1]"),
     "forget-samples-client": Key(int, 0, "the client whose samples a sample request forgets", _at_least(0)),
+    "forget-samples-path": Key(str, "", "a sample request from a file: training-split indices (.npy or .txt)"),
     "unlearn-methods": Key(str, "finetune", "comma-separated methods; a variant: name[key=value;key=value]"),
     "unlearn-rounds": Key(int, 5, "federated rounds each unlearning method may use", _at_least(1)),
     # FUCRT (docs/methods/fucrt.md: the defaults come from a sweep).
@@ -215,10 +216,11 @@ def validate(values: Mapping[str, Any], *, known_methods: Mapping[str, frozenset
 def _check_request(values: Mapping[str, Any], config: Mapping[str, Any]) -> None:
     """One request kind at a time: a client or sample request excludes an explicit forget-class."""
     kinds = [name for name, on in (("forget-client", config["forget-client"] >= 0),
-                                   ("forget-samples", config["forget-samples"] > 0)) if on]
-    if len(kinds) == 2:
-        raise ConfigError(f"forget-client = {config['forget-client']} and forget-samples = {config['forget-samples']}: "
-                          f"one request at a time; set forget-client = -1 or forget-samples = 0")
+                                   ("forget-samples", config["forget-samples"] > 0),
+                                   ("forget-samples-path", bool(config["forget-samples-path"]))) if on]
+    if len(kinds) >= 2:
+        raise ConfigError(f"{' and '.join(f'{k} = {config[k]!r}' for k in kinds)}: one request at a time; "
+                          f"keep one of them")
     if kinds and values.get("forget-class", -1) >= 0:
         raise ConfigError(f"forget-class = {config['forget-class']}: cannot be combined with {kinds[0]} "
                           f"(one request at a time); set forget-class = -1")
@@ -303,7 +305,7 @@ def request_kind(config: Mapping[str, Any]) -> str:
     """The kind of deletion request the configuration makes: ``client``, ``sample`` or ``class``."""
     if config["forget-client"] >= 0:
         return "client"
-    if config["forget-samples"] > 0:
+    if config["forget-samples"] > 0 or config["forget-samples-path"]:
         return "sample"
     return "class"
 

@@ -23,7 +23,7 @@ from .training import derive_seed
 
 VIEWS = ("all", "retain", "forget")
 _FEDERATION_KEYS = ("num-clients", "partitioner", "dirichlet-alpha", "classes-per-client", "seed", "forget-class",
-                    "forget-client", "forget-samples", "forget-samples-client",
+                    "forget-client", "forget-samples", "forget-samples-client", "forget-samples-path",
                     "backdoor-client", "backdoor-fraction", "backdoor-target")
 
 
@@ -42,6 +42,17 @@ class Federation:
     @property
     def num_clients(self) -> int:
         return len(self.partitions)
+
+    @property
+    def target_client(self) -> int | None:
+        """The one client a client or sample request is about (for a file of indices: the client holding
+        them all); None for class requests and for samples spread over several clients."""
+        if self.request.target_client is not None:
+            return self.request.target_client
+        if self.request.kind != "sample":
+            return None
+        owners = [c for c in range(self.num_clients) if len(self.client_indices(c, "forget"))]
+        return owners[0] if len(owners) == 1 else None
 
     def client_indices(self, client_id: int, view: str) -> np.ndarray:
         """Indices (into the training split) of client ``client_id``'s samples in ``view``."""

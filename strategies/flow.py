@@ -14,6 +14,8 @@ from __future__ import annotations
 import time
 from typing import Any, Mapping
 
+import numpy as np
+
 from flwr.app import ArrayRecord, Message, RecordDict
 from flwr.serverapp import Grid
 
@@ -46,9 +48,30 @@ def check_experiment(values: Mapping[str, Any]) -> dict[str, Any]:
         input_shape = data.input_shape
         for seed in cfg.seed_list(config):  # raises ConfigError if a seed's partition cannot be made
             client_partitions(data.y_train, {**config, "seed": seed})
+    if config["forget-samples-path"]:
+        _check_sample_file(config, num_train)
     for _, base, overrides in cfg.method_variants(config):
         methods.get(base).check({**config, **overrides}, input_shape, num_classes)
     return config
+
+
+def _check_sample_file(config: Mapping[str, Any], num_train: int) -> None:
+    """The indices exist, and a method that needs one target client gets one (in every seed's partition)."""
+    from fedunlearn.requests import load_indices
+
+    indices = load_indices(config["forget-samples-path"])
+    if indices.min() < 0 or indices.max() >= num_train:
+        raise cfg.ConfigError(f"forget-samples-path = {config['forget-samples-path']!r}: indices must lie in "
+                              f"0..{num_train - 1} (the training split)")
+    targeted = [label for label, base, _ in cfg.method_variants(config) if base == "gradient-ascent"]
+    if targeted and config["dataset"] not in HUB_DATASETS:
+        labels = load_dataset(config).y_train
+        for seed in cfg.seed_list(config):
+            parts = client_partitions(labels, {**config, "seed": seed})
+            owners = [c for c, held in enumerate(parts) if np.isin(held, indices).any()]
+            if len(owners) != 1:
+                raise cfg.ConfigError(f"forget-samples-path = {config['forget-samples-path']!r}: {targeted[0]} needs "
+                                      f"the samples of one client, but with seed {seed} clients {owners} hold them")
 
 
 def wait_for_clients(grid: Grid, expected: int, timeout: float = 30.0) -> list[int]:
@@ -104,7 +127,7 @@ def run_seed(
     try:
         # Under client and sample requests the target's last local model is kept (gradient ascent needs it).
         phases = {"original": session.run_phase("original", initial, rounds, view="all",
-                                                keep_client=federation.request.target_client,
+                                                keep_client=federation.target_client,
                                                 recorders=tuple(recorders.values()))}
         phases["original"].kept["recorders"] = recorders
         phases[REFERENCE] = session.run_phase(REFERENCE, initial, rounds, view="retain")

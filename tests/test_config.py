@@ -54,6 +54,8 @@ def test_ints_are_accepted_for_floats_and_defaults_fill_in():
         ({"forget-client": 1, "forget-samples": 0.5}, ["forget-client = 1", "forget-samples = 0.5", "one request"]),
         ({"forget-client": 1, "forget-class": 3}, ["forget-class = 3", "forget-client", "set forget-class = -1"]),
         ({"forget-samples": 1.5}, ["forget-samples", "1.5", "[0, 1]"]),
+        ({"forget-samples": 0.2, "forget-samples-path": "x.txt"}, ["forget-samples = 0.2", "one request"]),
+        ({"forget-samples-path": "/nonexistent/f.txt"}, ["forget-samples-path", "/nonexistent/f.txt", "cannot read"]),
         ({"forget-client": 1, "unlearn-methods": "fucrt"}, ["'fucrt'", "client requests", "class"]),
     ],
 )
@@ -148,3 +150,16 @@ def test_a_client_request_on_top_of_a_class_experiment_file():
     values.update(cfg.parse_run_config("forget-client=2 forget-class=-1 unlearn-methods=finetune"))
     config = check_experiment(values)
     assert cfg.request_kind(config) == "client"
+
+
+def test_sample_files_are_checked_before_anything_runs(tmp_path):
+    out_of_range = tmp_path / "far.txt"
+    out_of_range.write_text("5\n99999\n")
+    with pytest.raises(cfg.ConfigError, match=r"indices must lie in 0\.\.1436"):
+        check_experiment({"forget-samples-path": str(out_of_range), "forget-class": -1})
+    spread = tmp_path / "spread.txt"
+    spread.write_text("\n".join(str(i) for i in range(0, 1400, 100)))
+    with pytest.raises(cfg.ConfigError, match="gradient-ascent needs the samples of one client"):
+        check_experiment({"forget-samples-path": str(spread), "forget-class": -1, "unlearn-methods": "gradient-ascent"})
+    assert check_experiment({"forget-samples-path": str(spread), "forget-class": -1,
+                             "unlearn-methods": "not"})["forget-samples-path"] == str(spread)

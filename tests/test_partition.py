@@ -93,3 +93,18 @@ def test_backdoor_is_planted_in_the_named_client_only():
     assert np.array_equal(fed.data.x_train[clean], plain.data.x_train[clean])
     assert np.array_equal(fed.data.y_train[clean], plain.data.y_train[clean])
     assert len(plain.poisoned) == 0
+
+
+def test_a_file_of_sample_indices_forgets_exactly_those_samples(tmp_path):
+    path = tmp_path / "forget.txt"
+    base = Federation.from_config(validate({"num-clients": 4, "partitioner": "iid"}))
+    chosen = base.partitions[2][:5].tolist() + base.partitions[0][:2].tolist()
+    path.write_text("\n".join(map(str, chosen)))
+    fed = Federation.from_config(validate({"num-clients": 4, "partitioner": "iid", "forget-samples-path": str(path)}))
+    assert fed.request.kind == "sample" and fed.request.to_dict() == {"kind": "sample", "forget_samples": 7}
+    assert np.array_equal(fed.union_indices("forget"), np.sort(chosen))
+    assert fed.target_client is None  # spread over clients 0 and 2
+    np.save(tmp_path / "one.npy", np.array(base.partitions[3][:4]))
+    one = Federation.from_config(validate({"num-clients": 4, "partitioner": "iid",
+                                           "forget-samples-path": str(tmp_path / "one.npy")}))
+    assert one.target_client == 3 and len(one.client_indices(3, "forget")) == 4

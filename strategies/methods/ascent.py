@@ -47,7 +47,7 @@ class GradientAscent(UnlearningMethod):
     def unlearn(self, session, original: PhaseResult) -> PhaseResult:
         start = time.perf_counter()
         reference, radius = self.reference(original)
-        target = session.request.target_client
+        target = Federation.from_config(self.config).target_client
         node = next(n for n, c in session.clients.items() if c == target)
         config = session.train_config(self.label, "forget", **{"ga-ball-radius": radius, "server-round": 0})
         content = RecordDict({"arrays": original.arrays, "config": config, "reference": ArrayRecord(reference)})
