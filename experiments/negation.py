@@ -71,6 +71,18 @@ def claims(report: dict) -> list[str]:
         f"{'holds' if best == 'not' else f'**does not hold** (best: {best})'} "
         f"({', '.join(f'{n} {gap[n]:.3f}' for n in PERTURBATIONS)}).",
     ]
+    rivals = sorted({"finetune", best} - {"not"})
+
+    def gap(name: str, key: str) -> str:
+        return f"{models[name]['gap'][key]:+.3f}"
+
+    lines.append(
+        "- Why, in numbers: gaps to the reference on retain_acc / forget_acc: not " + gap("not", "retain_acc") + " / "
+        + gap("not", "forget_acc") + "; " + "; ".join(f"{n} {gap(n, 'retain_acc')} / {gap(n, 'forget_acc')}" for n in rivals)
+        + f". The reference's forget_acc differs from the original's by "
+        f"{models['retrain']['metrics']['forget_acc'] - models['original']['metrics']['forget_acc']:+.3f}: how much "
+        f"there is to unlearn. A method that damages utility and has not recovered it in {ROUNDS} rounds pays for it "
+        f"in avg_gap even where it forgets well.")
     asr = {n: models[n]["metrics"].get("backdoor_asr") for n in ("retrain", "not")}
     if asr["retrain"] is not None:
         diff = abs(asr["not"] - asr["retrain"])
