@@ -61,7 +61,7 @@ def global_transformation_set(local_sets: Sequence[Sequence[int]], local_sums: S
     votes = Counter(c for s in sets for c in s)
     mass = np.sum(local_sums, axis=0)
     ranked = sorted(votes, key=lambda c: (-votes[c], -mass[c], c))
-    return ranked[:size]
+    return [int(c) for c in ranked[:size]]
 
 
 def nearest_centroid_set(prototypes: np.ndarray, present: np.ndarray, forget_class: int, size: int) -> list[int]:
