@@ -91,6 +91,22 @@ def claims(report: dict) -> list[str]:
     return lines
 
 
+def ablation(reports: dict[str, dict]) -> list[str]:
+    """NoT's ablation across scenarios: avg_gap (and backdoor ASR where there is one) of each perturbation."""
+    names = list(reports)
+    lines = ["| perturbation | " + " | ".join(SCENARIOS[n][0] for n in names) + " |", "|---|" + "---|" * len(names)]
+    for method in ["retrain", *PERTURBATIONS, "finetune"]:
+        cells = []
+        for n in names:
+            entry = reports[n]["models"][method]
+            cell = fmt(entry["stats"].get("avg_gap"))
+            if entry["metrics"].get("backdoor_asr") is not None:
+                cell += f" (ASR {entry['metrics']['backdoor_asr']:.3f})"
+            cells.append(cell)
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def write_report() -> None:
     lines = ["# NoT, weight perturbations and baselines", "",
              "Written by `experiments/negation.py report` from the runs under `experiments/results/negation/`; "
@@ -99,11 +115,15 @@ def write_report() -> None:
              "unlearning rounds. `avg_gap` (NoT's Avg Gap) averages |gap| over forget_acc, retain_acc, test_acc and "
              "mia; `mia` is close to arbitrary on digits (docs/evaluator.md), so read avg_gap next to the accuracy "
              "gaps. MB = model bytes sent and received.", ""]
-    for name, (title, _, _) in SCENARIOS.items():
-        path = RUNS / name / "report.json"
-        if not path.is_file():
-            continue
-        report = json.loads(path.read_text())
+    reports = {name: json.loads((RUNS / name / "report.json").read_text())
+               for name in SCENARIOS if (RUNS / name / "report.json").is_file()}
+    if reports:
+        lines += ["## NoT's ablation: avg_gap per scenario (lower is closer to retraining)", "",
+                  "`not` negates the first layer; `not-all` every layer; `not-last` the last; `noise` replaces the "
+                  "first layer by Gaussian noise of the same norm; `reinit` re-initialises it. Same 5 rounds of "
+                  "fine-tuning after each.", "", *ablation(reports), ""]
+    for name, report in reports.items():
+        title = SCENARIOS[name][0]
         lines += [f"## {title}", "", f"Command: `{shown(command(name))}`", "", *table(report), "",
                   "NoT's claims here:", "", *claims(report), "",
                   f"Verdicts and plots: [report](negation/{name}/report.md).", ""]

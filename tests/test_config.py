@@ -138,11 +138,24 @@ def test_method_variants_parse_and_are_checked():
             check_experiment({"unlearn-methods": bad})
 
 
-def test_methods_refuse_requests_they_do_not_support():
+@pytest.mark.parametrize("method, deletion, supported", [
+    ("fucrt", {"forget-client": 1, "forget-class": -1}, "class"),
+    ("trw", {"forget-samples": 0.2, "forget-class": -1}, "class"),
+    ("federaser", {"forget-class": 3}, "client"),
+    ("gradient-ascent", {"forget-class": 3}, "client, sample"),
+])
+def test_methods_refuse_requests_they_do_not_support(method, deletion, supported):
+    with pytest.raises(cfg.ConfigError, match=rf"method '{method}' does not support .* it supports: {supported}$"):
+        check_experiment({"unlearn-methods": method, **deletion})
+
+
+def test_every_method_is_registered_with_its_request_kinds():
     from strategies.methods import available
 
-    assert available()["fucrt"] == frozenset({"class"})
-    assert "finetune" in available() and "retrain" in available()
+    kinds = available()
+    assert kinds["fucrt"] == kinds["trw"] == frozenset({"class"}) and kinds["federaser"] == frozenset({"client"})
+    for name in ("finetune", "not", "not-all", "not-last", "noise", "reinit", "retrain"):
+        assert kinds[name] >= {"class", "client", "sample"}
 
 
 def test_a_client_request_on_top_of_a_class_experiment_file():
