@@ -174,3 +174,27 @@ def test_client_deletion_with_not_and_gradient_ascent_through_ray(tmp_path):
         assert entry["metrics"]["test_forget_acc"] is None and entry["metrics"]["mia_nn"] is None
         assert 0.0 <= entry["metrics"]["backdoor_asr"] <= 1.0
     assert report["data"]["forget_samples"] == report["data"]["client_samples"][1]
+
+
+def _numbers(tree, prefix=""):
+    """Every number of a report's metrics, by path (wall seconds excluded: they are measurements)."""
+    if isinstance(tree, dict):
+        return {k: v for key, sub in tree.items() for k, v in _numbers(sub, f"{prefix}.{key}").items()}
+    if isinstance(tree, list):
+        return {k: v for i, sub in enumerate(tree) for k, v in _numbers(sub, f"{prefix}.{i}").items()}
+    return {prefix: tree} if isinstance(tree, (int, float)) and not isinstance(tree, bool) else {}
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+def test_same_config_and_seed_give_identical_metrics_with_parallel_ray_workers(tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        assert main(["run", "--run-config", SMALL, "--out", str(tmp_path / name)]) == 0
+        runs.append(json.loads((tmp_path / name / "report.json").read_text()))
+    first, second = ({m: _numbers(e["metrics"]) for m, e in r["models"].items()} for r in runs)
+    assert first.keys() == second.keys()
+    for model in first:
+        assert first[model].keys() == second[model].keys()
+        for key, value in first[model].items():
+            assert second[model][key] == pytest.approx(value, abs=1e-6), (model, key)
