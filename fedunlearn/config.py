@@ -143,6 +143,7 @@ SCHEMA: dict[str, Key] = {
 }
 
 DEFAULTS: dict[str, Any] = {name: key.default for name, key in SCHEMA.items()}
+SYNTHETIC_MAX_BYTES = 4 * 2**30  # a synthetic data set larger than this is a typo, not an experiment
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -182,6 +183,13 @@ def validate(values: Mapping[str, Any], *, known_methods: Mapping[str, frozenset
         if problem:
             raise ConfigError(f"{name} = {config[name]!r}: must be {problem}")
 
+    if config["dataset"] == "synthetic":
+        size = config["synthetic-samples"] * math.prod(int(d) for d in config["synthetic-shape"].split(",")) * 4
+        if size > SYNTHETIC_MAX_BYTES:
+            raise ConfigError(
+                f"synthetic-shape = {config['synthetic-shape']!r}: {config['synthetic-samples']} such samples take "
+                f"{size / 2**30:.1f} GiB; at most {SYNTHETIC_MAX_BYTES / 2**30:.0f} GiB are allowed"
+            )
     if config["dataset"] == "npz" and not config["data-path"]:
         raise ConfigError("data-path = '': dataset 'npz' needs the path of an .npz file with arrays x and y")
     _check_request(values, config)

@@ -51,6 +51,7 @@ def test_ints_are_accepted_for_floats_and_defaults_fill_in():
         ({"partitioner": "pathological", "classes-per-client": 11}, ["classes-per-client", "11", "10"]),
         ({"name": "../escape"}, ["name", "'../escape'", "letters"]),
         ({"forget-client": 10}, ["forget-client", "10", "0..9"]),
+        ({"dataset": "synthetic", "synthetic-shape": "1,10000,10000"}, ["synthetic-shape", "'1,10000,10000'", "GiB"]),
         ({"forget-client": 1, "forget-samples": 0.5}, ["forget-client = 1", "forget-samples = 0.5", "one request"]),
         ({"forget-client": 1, "forget-class": 3}, ["forget-class = 3", "forget-client", "set forget-class = -1"]),
         ({"forget-samples": 1.5}, ["forget-samples", "1.5", "[0, 1]"]),
