@@ -74,7 +74,8 @@ class FederatedSession:
 
         Returns the final model, the phase's cost and the per-round history: train metrics and, when a
         round evaluator is set, the global model's metrics from round 0 (the start) on. Time spent in
-        that evaluation is not counted in the phase's seconds.
+        that evaluation is not counted in the phase's seconds. ``keep_client`` and ``recorders`` configure
+        the default FedAvg strategy; a method that passes its own ``strategy`` configures it itself.
         """
         strategy = strategy or self.strategy(phase, view, keep_client=keep_client, recorders=recorders)
         evaluation_seconds = 0.0
