@@ -42,7 +42,20 @@ def aggregate_train_metrics(records: list[RecordDict], weighted_by_key: str) -> 
 
 
 class ClientFailure(RuntimeError):
-    """A client answered a training message with an error."""
+    """A client answered a message with an error, or did not answer."""
+
+
+def exchange(grid: Grid, messages: list[Message], timeout: float, what: str) -> list[Message]:
+    """Send ``messages`` and return every reply in client order; any error or missing reply is a
+    :class:`ClientFailure` naming ``what`` was asked (for one-off rounds outside a strategy's loop)."""
+    replies = list(grid.send_and_receive(messages, timeout=timeout))
+    for reply in replies:
+        if reply.has_error():
+            raise ClientFailure(f"{what}: node {reply.metadata.src_node_id} failed: {reply.error.reason}")
+    if len(replies) < len(messages):
+        raise ClientFailure(f"{what}: {len(messages) - len(replies)} of {len(messages)} nodes did not answer "
+                            f"within {timeout:.0f} s")
+    return sorted(replies, key=lambda m: m.content["metrics"]["partition-id"])
 
 
 class AccountedFedAvg(FedAvg):
@@ -133,8 +146,9 @@ class AccountedFedAvg(FedAvg):
         # Aggregate in client order, not arrival order, so floating-point sums are reproducible.
         replies.sort(key=lambda m: m.content["metrics"]["partition-id"])
         self.cost.bytes_up += sum(content_bytes(m.content) for m in replies)
+        total_examples = sum(m.content["metrics"][self.weighted_by_key] for m in replies)
         if self.keep_client is not None:
-            self.kept = {"total_examples": sum(m.content["metrics"][self.weighted_by_key] for m in replies)}
+            self.kept = {"total_examples": total_examples}
             for m in replies:
                 if m.content["metrics"]["partition-id"] == self.keep_client:
                     self.kept.update(arrays=m.content[self.arrayrecord_key],
@@ -142,7 +156,7 @@ class AccountedFedAvg(FedAvg):
         self.cost.rounds += 1
         for recorder in self.recorders:
             recorder.record(server_round, self.sent, replies)
-        if sum(m.content["metrics"][self.weighted_by_key] for m in replies) == 0:
+        if total_examples == 0:
             arrays, metrics = None, None  # no client had data to train on: keep the model
         else:
             arrays, metrics = self.aggregate_models(server_round, replies)

@@ -15,7 +15,6 @@ import time
 from typing import Any, Mapping
 
 import numpy as np
-
 from flwr.app import ArrayRecord, Message, RecordDict
 from flwr.serverapp import Grid
 
@@ -30,6 +29,7 @@ from fedunlearn.report import REFERENCE, combine, seed_report
 from fedunlearn.training import derive_seed
 
 from . import methods
+from .fedavg import exchange
 from .session import FederatedSession
 
 
@@ -93,11 +93,8 @@ def wait_for_clients(grid: Grid, expected: int, timeout: float = 30.0) -> list[i
 def identify_clients(grid: Grid, nodes: list[int], timeout: float = 60.0) -> dict[int, int]:
     """Flower node id -> stable client id (the node's ``partition-id``), asked of every node once."""
     messages = [Message(RecordDict(), message_type="query.identify", dst_node_id=n) for n in nodes]
-    clients = {}
-    for reply in grid.send_and_receive(messages, timeout=timeout):
-        if reply.has_error():
-            raise RuntimeError(f"node {reply.metadata.src_node_id} did not say which client it is: {reply.error.reason}")
-        clients[reply.metadata.src_node_id] = int(reply.content["metrics"]["partition-id"])
+    clients = {reply.metadata.src_node_id: int(reply.content["metrics"]["partition-id"])
+               for reply in exchange(grid, messages, timeout, "identifying clients")}
     if sorted(clients.values()) != list(range(len(nodes))):
         raise RuntimeError(f"the connected clients' partition-ids are {sorted(clients.values())}; "
                            f"expected each of 0..{len(nodes) - 1} once")

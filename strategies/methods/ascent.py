@@ -20,7 +20,7 @@ from fedunlearn.federation import Federation
 from fedunlearn.models import build_model
 from fedunlearn.training import derive_seed
 
-from ..fedavg import ClientFailure, content_bytes
+from ..fedavg import content_bytes, exchange
 from . import register
 from .base import UnlearningMethod
 
@@ -51,12 +51,8 @@ class GradientAscent(UnlearningMethod):
         node = next(n for n, c in session.clients.items() if c == target)
         config = session.train_config(self.label, "forget", **{"ga-ball-radius": radius, "server-round": 0})
         content = RecordDict({"arrays": original.arrays, "config": config, "reference": ArrayRecord(reference)})
-        replies = list(session.grid.send_and_receive(
-            [Message(content=content, message_type="train.ga", dst_node_id=node)], timeout=session.timeout))
-        if not replies or replies[0].has_error():
-            reason = replies[0].error.reason if replies else "no reply"
-            raise ClientFailure(f"{self.label}: target client {target} failed: {reason}")
-        reply = replies[0].content
+        reply = exchange(session.grid, [Message(content=content, message_type="train.ga", dst_node_id=node)],
+                         session.timeout, f"{self.label}, ascent on client {target}")[0].content
         ascent_cost = Cost(rounds=1, client_rounds=1, bytes_down=content_bytes(content),
                            bytes_up=content_bytes(reply), seconds=time.perf_counter() - start)
         session.progress.message(f"{self.label}: client {target} ascended for {reply['metrics']['steps']:.0f} steps "

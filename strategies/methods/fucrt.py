@@ -25,7 +25,7 @@ from fedunlearn.cost import Cost, PhaseResult
 from fedunlearn.fucrt import aggregate_prototypes, global_transformation_set, nearest_centroid_set
 from fedunlearn.training import derive_seed
 
-from ..fedavg import AccountedFedAvg, ClientFailure, content_bytes, payload_bytes
+from ..fedavg import AccountedFedAvg, content_bytes, exchange, payload_bytes
 from . import register
 from .base import UnlearningMethod
 
@@ -70,12 +70,7 @@ class Fucrt(UnlearningMethod):
         nodes = sorted(session.grid.get_node_ids())
         content = RecordDict({"arrays": original.arrays, "config": session.train_config(self.label, "all")})
         messages = [Message(content=content, message_type=SELECT_MESSAGE, dst_node_id=n) for n in nodes]
-        replies = list(session.grid.send_and_receive(messages, timeout=session.timeout))
-        for reply in replies:
-            if reply.has_error():
-                raise ClientFailure(f"{self.label}, selection: node {reply.metadata.src_node_id} failed: "
-                                    f"{reply.error.reason}")
-        replies.sort(key=lambda m: m.content["metrics"]["partition-id"])
+        replies = exchange(session.grid, messages, session.timeout, f"{self.label}, selection")
         records = [m.content["selection"] for m in replies]
         local_sets = [list(np.flatnonzero(r["proposed"].numpy())) for r in records]
         local_sums = [r["second-sums"].numpy() for r in records]
