@@ -29,9 +29,14 @@ def local_training(message: Message, context: Context) -> Message:
 
 @app.query("identify")
 def identify(message: Message, context: Context) -> Message:
-    """Which client this node is: the server maps Flower's node ids to stable client ids with it."""
-    partition_id = int(context.node_config["partition-id"])
-    return Message(RecordDict({"metrics": MetricRecord({"partition-id": partition_id})}), reply_to=message)
+    """Which client this node is: the server maps Flower's node ids to stable client ids with it.
+
+    The node also loads its data and partition now, so that data problems show before training and
+    the first timed round does not pay for the loading.
+    """
+    job = ClientJob.from_message(message, context, faults=False)
+    job.arrays("all")
+    return Message(RecordDict({"metrics": MetricRecord({"partition-id": job.partition_id})}), reply_to=message)
 
 
 handlers.register_all(app)

@@ -13,6 +13,7 @@ import torch
 from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
 
 from fedunlearn.config import SCHEMA, validate
+from fedunlearn.faults import inject
 from fedunlearn.federation import Federation
 from fedunlearn.models import Classifier, build_model
 from fedunlearn.training import TrainSettings, derive_seed
@@ -26,7 +27,8 @@ class ClientJob:
     federation: Federation
 
     @classmethod
-    def from_message(cls, message: Message, context: Context) -> "ClientJob":
+    def from_message(cls, message: Message, context: Context, faults: bool = True) -> "ClientJob":
+        """The job a message asks for; with ``faults`` (and ``fault-rate`` > 0) it may fail on purpose."""
         # Ray gives each simulated client one CPU; more torch threads than that only contend.
         torch.set_num_threads(1)
         sent = dict(message.content["config"])
@@ -34,7 +36,10 @@ class ClientJob:
         config.update({k: v for k, v in sent.items() if k not in SCHEMA})
         if "partition-id" not in context.node_config:
             raise ValueError("node config has no 'partition-id': start the SuperNode with --node-config 'partition-id=N'")
-        return cls(message, config, int(context.node_config["partition-id"]), Federation.from_config(config))
+        partition_id = int(context.node_config["partition-id"])
+        if faults:
+            inject(config, partition_id, message.metadata.message_type)
+        return cls(message, config, partition_id, Federation.from_config(config))
 
     @property
     def seed(self) -> int:

@@ -1,4 +1,5 @@
-"""Command line: ``fedunlearn run [EXPERIMENT.toml] [--run-config "key=value ..."] [--out DIR]``.
+"""Command line: ``fedunlearn run [EXPERIMENT.toml] [--run-config "key=value ..."] [--out DIR]``, and
+``fedunlearn run --resume DIR`` to continue an interrupted run from its checkpoints.
 
 The configuration is checked completely before Ray starts; a bad one gets one line on stderr naming
 the key, the value and what is allowed, and exit code 2, with nothing written.
@@ -10,6 +11,7 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, load_experiment_file, parse_run_config
@@ -22,6 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("experiment", nargs="?", help="experiment TOML file (flat key = value pairs)")
     run.add_argument("--run-config", default="", help='overrides, Flower style: "key=value key2=value2"')
     run.add_argument("--out", help="output directory (default: runs/<name>-<timestamp>/)")
+    run.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR (its config.json and checkpoints)")
     run.add_argument("--verbose", action="store_true", help="show Flower's and Ray's own logs")
     return parser
 
@@ -38,9 +41,36 @@ def experiment_config(experiment: str | None, run_config: str = "", out: str | N
     return check_experiment(values)
 
 
-def simulate(config: dict[str, Any], verbose: bool = False) -> dict[str, Any]:
-    """Run a validated configuration as a Flower simulation on Ray; returns the report."""
-    from flwr.simulation import run_simulation
+class RunFailed(RuntimeError):
+    """The run stopped before its report (a client failure below min-clients, an error in a phase)."""
+
+
+def resume_config(run_dir: str) -> dict[str, Any]:
+    """The validated configuration of the interrupted run in ``run_dir``. Raises ConfigError."""
+    import json
+
+    from strategies.flow import check_experiment
+
+    from .report import CONFIG_FILE
+
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError(f"--resume {run_dir!r}: no {CONFIG_FILE} there; not a fedunlearn run directory")
+    if (Path(run_dir) / "report.json").exists():
+        raise ConfigError(f"--resume {run_dir!r}: the run finished (report.json exists); nothing to resume")
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"--resume {run_dir!r}: {CONFIG_FILE} is not readable JSON ({exc})") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"--resume {run_dir!r}: {CONFIG_FILE} must hold a table of keys")
+    return check_experiment(values)
+
+
+def simulate(config: dict[str, Any], verbose: bool = False, resume: str | None = None) -> dict[str, Any]:
+    """Run a validated configuration as a Flower simulation on Ray (or continue the interrupted run in
+    ``resume``); returns the report."""
+    from flwr.simulation import run_simulation as _run_simulation
 
     from clients.client_app import app as client_app
     from strategies.server_app import make_server_app
@@ -49,6 +79,8 @@ def simulate(config: dict[str, Any], verbose: bool = False) -> dict[str, Any]:
 
     if not verbose:
         logging.getLogger("flwr").setLevel(logging.ERROR)
+        # Injected faults are expected: the progress output counts them; their tracebacks would bury it.
+        logging.getLogger("flwr").addFilter(lambda record: "injected fault" not in record.getMessage())
         os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")  # silences a tip; no GPUs are used
     results: dict[str, Any] = {}
     progress = ConsoleProgress()
@@ -56,31 +88,46 @@ def simulate(config: dict[str, Any], verbose: bool = False) -> dict[str, Any]:
         f"{config['name']}: {config['dataset']} / {config['model']}, {config['num-clients']} clients "
         f"({config['partitioner']}), seed {config['seed']}; starting Ray"
     )
-    run_simulation(
-        server_app=make_server_app(config, progress, results),
-        client_app=client_app,
-        num_supernodes=config["num-clients"],
-        backend_config={
-            "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-            "init_args": {"logging_level": "info" if verbose else "error", "log_to_driver": verbose},
-        },
-        verbose_logging=verbose,
-    )
+    try:
+        _run_simulation(
+            server_app=make_server_app(config, progress, results, Path(resume).resolve() if resume else None),
+            client_app=client_app,
+            num_supernodes=config["num-clients"],
+            backend_config={
+                "client_resources": {"num_cpus": config["client-cpus"], "num_gpus": 0.0},
+                "init_args": {"logging_level": "info" if verbose else "error", "log_to_driver": verbose},
+            },
+            verbose_logging=verbose,
+        )
+    except Exception as exc:  # the runtime may re-raise the ServerApp's error
+        raise RunFailed(results.get("error", f"{type(exc).__name__}: {exc}")) from exc
     if "report" not in results:
-        raise RuntimeError("the simulation ended without a report (see the errors above)")
+        raise RunFailed(results.get("error", "the simulation ended without a report (see the errors above)"))
     return results["report"]
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        config = experiment_config(args.experiment, args.run_config, args.out)
+        if args.resume and (args.experiment or args.run_config or args.out):
+            raise ConfigError(f"--resume {args.resume!r}: resumes the run as it was configured; "
+                              f"give no experiment file, --run-config or --out with it")
+        if args.resume:
+            config = resume_config(args.resume)
+        else:
+            config = experiment_config(args.experiment, args.run_config, args.out)
     except ConfigError as exc:
         print(f"fedunlearn: error: {exc}", file=sys.stderr)
         return 2
     from .report import print_table
 
-    report = simulate(config, verbose=args.verbose)
+    try:
+        report = simulate(config, verbose=args.verbose, resume=args.resume)
+    except RunFailed as exc:
+        print(f"fedunlearn: run failed: {exc}", file=sys.stderr)
+        print("fedunlearn: its checkpoints are kept; continue with: fedunlearn run --resume <run directory>",
+              file=sys.stderr)
+        return 1
     print_table(report)
     print(f"report: {report['run_dir']}/report.md")
     return 0

@@ -96,6 +96,15 @@ SCHEMA: dict[str, Key] = {
     "dirichlet-alpha": Key(float, 0.5, "concentration of the Dirichlet partitioner", _positive),
     "classes-per-client": Key(int, 2, "classes each client holds (pathological partitioner)", _at_least(1)),
     "fraction-train": Key(float, 1.0, "share of clients sampled in each round", _fraction_open_closed),
+    "client-cpus": Key(float, 1.0, "CPUs Ray reserves per simulated client (fractions allowed: more clients at once)",
+                       _positive),
+    # Faults (docs: README, "Faults, resume and determinism").
+    "min-clients": Key(int, 1, "fewest clients that must answer a round; fewer stops the run with an error",
+                       _at_least(1)),
+    "round-timeout": Key(float, 600.0, "seconds the server waits for a round's replies; later ones count as failures",
+                         _positive),
+    "fault-rate": Key(float, 0.0, "simulated faults: chance that a sampled client fails (raises or hangs) in a round",
+                      lambda v: None if 0 <= v < 1 else "a number in [0, 1)"),
     # Model and training.
     "model": Key(str, "cnn", "model architecture", _one_of(MODELS)),
     "num-server-rounds": Key(int, 15, "FedAvg rounds of the original training and of the reference", _at_least(1)),
@@ -136,6 +145,7 @@ SCHEMA: dict[str, Key] = {
     # TRW.
     "trw-beta": Key(float, 10.0, "tilt toward classes similar to the forgotten one (TRW)", _at_least(0.0)),
     # Evaluation.
+    "cache-dir": Key(str, "runs/cache", "where trained reference models are cached for reuse; empty: no cache"),
     "verdict-tolerance": Key(float, 0.02, "largest gap to the reference still judged equal", _at_least(0.0)),
     "backdoor-client": Key(int, -1, "client whose data carries a backdoor trigger (-1: none)", _at_least(-1)),
     "backdoor-fraction": Key(float, 0.3, "share of that client's samples that get the trigger", _fraction_open_closed),
@@ -246,6 +256,8 @@ def validate_against_data(config: Mapping[str, Any], num_classes: int, num_train
             f"forget-class = {config['forget-class']}: must be a class label of dataset "
             f"{config['dataset']!r} (0..{num_classes - 1})"
         )
+    if config["min-clients"] > config["num-clients"]:
+        raise ConfigError(f"min-clients = {config['min-clients']}: must be at most num-clients ({config['num-clients']})")
     if config["num-clients"] > num_train:
         raise ConfigError(
             f"num-clients = {config['num-clients']}: must be at most the number of training samples ({num_train})"

@@ -10,7 +10,8 @@ class Cost:
     """Accumulated cost of one phase (training, retraining or one unlearning method).
 
     ``client_rounds`` counts client trainings (one client doing its local work in one round);
-    ``bytes_down``/``bytes_up`` count the model payload (array bytes) sent to and received from clients.
+    ``bytes_down``/``bytes_up`` count the model payload (array bytes) sent to and received from clients;
+    ``failures`` counts clients asked that did not answer (an error, or too late).
     """
 
     rounds: int = 0
@@ -18,6 +19,7 @@ class Cost:
     bytes_down: int = 0
     bytes_up: int = 0
     seconds: float = 0.0
+    failures: int = 0
 
     def add(self, other: "Cost") -> "Cost":
         return Cost(**{k: getattr(self, k) + getattr(other, k) for k in asdict(self)})

@@ -8,6 +8,7 @@ keeps its own direction but takes the recorded update's length: U = ||U_old|| * 
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -33,31 +34,66 @@ def rescale(calibrated: Mapping[str, np.ndarray], recorded: Mapping[str, np.ndar
 
 
 class UpdateStore:
-    """Client updates of the recorded rounds, on disk, at most ``max_bytes`` in all."""
+    """Client updates of the recorded rounds, on disk, at most ``max_bytes`` in all.
 
-    def __init__(self, max_bytes: int, root: str | Path | None = None) -> None:
-        self.path = Path(tempfile.mkdtemp(prefix="fedunlearn-federaser-", dir=root))
+    Without ``path`` the store lives in a temporary folder that :meth:`close` removes. With ``path`` (a
+    run's checkpoint folder) it also keeps an index there, so a resumed run finds what was recorded.
+    """
+
+    def __init__(self, max_bytes: int, path: str | Path | None = None) -> None:
+        self.temporary = path is None
+        self.path = Path(tempfile.mkdtemp(prefix="fedunlearn-federaser-")) if path is None else Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
-        self.bytes = 0
         self.rounds: dict[int, dict[int, int]] = {}  # round -> {client: num_examples}
+        self._sizes: dict[str, int] = {}
+        index = self.path / "index.json"
+        if index.exists():
+            try:
+                saved = json.loads(index.read_text(encoding="utf-8"))
+                self.rounds = {int(r): {int(c): int(n) for c, n in v.items()} for r, v in saved["rounds"].items()}
+                self._sizes = {str(k): int(v) for k, v in saved["sizes"].items()}
+            except (ValueError, KeyError, AttributeError) as exc:
+                raise RuntimeError(f"{index}: not a readable FedEraser index ({exc})") from None
+
+    @property
+    def bytes(self) -> int:
+        return sum(self._sizes.values())
 
     def _file(self, server_round: int, client: int) -> Path:
-        return self.path / f"round-{server_round:05d}" / f"client-{client:06d}.npz"
+        return self.path / f"round-{int(server_round):05d}" / f"client-{int(client):06d}.npz"
 
     def save(self, server_round: int, client: int, update: Mapping[str, np.ndarray], num_examples: int) -> None:
+        path = self._file(server_round, client)
+        key = str(path.relative_to(self.path))
         size = sum(v.nbytes for v in update.values())
-        if self.bytes + size > self.max_bytes:
+        if self.bytes - self._sizes.get(key, 0) + size > self.max_bytes:
             raise RuntimeError(f"federaser: recording round {server_round} would exceed federaser-max-mb "
                                f"({self.max_bytes / 2**20:.0f} MiB)")
-        path = self._file(server_round, client)
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, **update)
-        self.bytes += path.stat().st_size
+        self._sizes[key] = path.stat().st_size
         self.rounds.setdefault(server_round, {})[client] = num_examples
+        if not self.temporary:
+            tmp = self.path / ".index.json.tmp"
+            tmp.write_text(json.dumps({"rounds": self.rounds, "sizes": self._sizes}), encoding="utf-8")
+            tmp.replace(self.path / "index.json")
+
+    def save_file(self, path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+        """Write other arrays the store keeps (the initial model), atomically."""
+        tmp = path.with_name(f".{path.stem}.tmp.npz")
+        np.savez(tmp, **arrays)
+        tmp.replace(path)
 
     def load(self, server_round: int, client: int) -> dict[str, np.ndarray]:
-        with np.load(self._file(server_round, client), allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files}
+        return self.load_file(self._file(server_round, client))
+
+    def load_file(self, path: Path) -> dict[str, np.ndarray]:
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                return {k: npz[k] for k in npz.files}
+        except Exception as exc:  # truncated or corrupt: numpy raises several types
+            raise RuntimeError(f"{path}: not a readable recorded update ({exc})") from None
 
     def close(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)

@@ -13,7 +13,7 @@ from .cost import Cost
 
 
 class Progress(Protocol):
-    def phase_start(self, phase: str, rounds: int) -> None: ...
+    def phase_start(self, phase: str, rounds: int, done: int = 0) -> None: ...
     def round_done(self, phase: str, server_round: int, metrics: dict) -> None: ...
     def phase_end(self, phase: str, cost: Cost) -> None: ...
     def message(self, text: str) -> None: ...
@@ -28,7 +28,7 @@ class ConsoleProgress:
         self._task = None
         self._rounds = 0
 
-    def phase_start(self, phase: str, rounds: int) -> None:
+    def phase_start(self, phase: str, rounds: int, done: int = 0) -> None:
         self._rounds = rounds
         if self.console.is_terminal:
             self._bar = RichBar(
@@ -36,7 +36,7 @@ class ConsoleProgress:
                 TextColumn("{task.fields[loss]}"), TimeElapsedColumn(), console=self.console,
             )
             self._bar.start()
-            self._task = self._bar.add_task(escape(phase), total=rounds, loss="")
+            self._task = self._bar.add_task(escape(phase), total=rounds, completed=done, loss="")
 
     def round_done(self, phase: str, server_round: int, metrics: dict) -> None:
         loss = f"train loss {metrics['train-loss']:.4f}" if "train-loss" in metrics else ""
@@ -63,7 +63,7 @@ class ConsoleProgress:
 class SilentProgress:
     """Shows nothing (tests, library use)."""
 
-    def phase_start(self, phase: str, rounds: int) -> None:
+    def phase_start(self, phase: str, rounds: int, done: int = 0) -> None:
         pass
 
     def round_done(self, phase: str, server_round: int, metrics: dict) -> None:

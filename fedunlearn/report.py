@@ -23,7 +23,8 @@ from .stats import metric_verdict, overall_verdict, summary
 REFERENCE = "retrain"
 BASE_MODELS = ("original", REFERENCE)
 TABLE_KEYS = ACCURACY_KEYS + ("mia", "mia_nn", "backdoor_asr")
-PER_SEED_ONLY = ("history", "details")  # not averaged: the first seed's history, every seed's details
+PER_SEED_ONLY = ("history", "details")
+CONFIG_FILE = "config.json"  # a run directory's validated configuration (what --resume reads)  # not averaged: the first seed's history, every seed's details
 
 
 def seed_report(scored: Mapping[str, tuple[dict, Cost]]) -> dict[str, Any]:
@@ -215,11 +216,15 @@ def markdown(report: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
         "",
         "## Cost (mean over seeds)",
         "",
-        "| model | rounds | client_rounds | bytes_down | bytes_up | seconds | speedup (seconds) |",
-        "|---|---|---|---|---|---|---|",
-        *(f"| {name} | {c['rounds']:.0f} | {c['client_rounds']:.0f} | {c['bytes_down']:.0f} | {c['bytes_up']:.0f} | "
-          f"{c['seconds']:.2f} | {_fmt(e.get('speedup', {}).get('seconds'), 2)} |"
+        "| model | rounds | client_rounds | failures | bytes_down | bytes_up | seconds | speedup (seconds) |",
+        "|---|---|---|---|---|---|---|---|",
+        *(f"| {name} | {c['rounds']:.0f} | {c['client_rounds']:.0f} | {c.get('failures', 0):.0f} | "
+          f"{c['bytes_down']:.0f} | {c['bytes_up']:.0f} | {c['seconds']:.2f} | "
+          f"{_fmt(e.get('speedup', {}).get('seconds'), 2)} |"
           for name, e, c in ((n, e, e["cost"]) for n, e in models.items())),
+        "",
+        "`failures`: clients asked that did not answer (an error, or later than `round-timeout`); the rounds "
+        "went on with the others. " + _cache_note(models.get(REFERENCE, {})),
         "",
         "## Plots",
         "",
@@ -232,6 +237,16 @@ def markdown(report: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _cache_note(reference: Mapping[str, Any]) -> str:
+    """Which seeds' reference models came from the cache (``cache-dir``) instead of being trained."""
+    details = reference.get("details") or {}
+    reused = [seed for seed, d in details.items() if (d or {}).get("cache") == "reused"]
+    if not reused:
+        return "The reference was trained in this run."
+    return (f"The reference of seed(s) {', '.join(reused)} was reused from the cache (trained before for the same "
+            f"configuration; its cost is that of its training): {details[reused[0]]['cache_file']}.")
 
 
 def print_table(report: Mapping[str, Any], console: Console | None = None) -> None:

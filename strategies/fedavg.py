@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterable
 
 from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
 from flwr.serverapp import Grid
-from flwr.serverapp.strategy import FedAvg
+from flwr.serverapp.strategy import FedAvg, Result
 from flwr.serverapp.strategy.strategy_utils import aggregate_metricrecords
 
+from fedunlearn.checkpoint import kept_from, kept_payload
 from fedunlearn.cost import Cost
 from fedunlearn.training import derive_seed
 
@@ -42,20 +43,30 @@ def aggregate_train_metrics(records: list[RecordDict], weighted_by_key: str) -> 
 
 
 class ClientFailure(RuntimeError):
-    """A client answered a message with an error, or did not answer."""
+    """Fewer clients answered a round than it needs (``min-clients``)."""
 
 
-def exchange(grid: Grid, messages: list[Message], timeout: float, what: str) -> list[Message]:
-    """Send ``messages`` and return every reply in client order; any error or missing reply is a
-    :class:`ClientFailure` naming ``what`` was asked (for one-off rounds outside a strategy's loop)."""
-    replies = list(grid.send_and_receive(messages, timeout=timeout))
-    for reply in replies:
-        if reply.has_error():
-            raise ClientFailure(f"{what}: node {reply.metadata.src_node_id} failed: {reply.error.reason}")
-    if len(replies) < len(messages):
-        raise ClientFailure(f"{what}: {len(messages) - len(replies)} of {len(messages)} nodes did not answer "
-                            f"within {timeout:.0f} s")
-    return sorted(replies, key=lambda m: m.content["metrics"]["partition-id"])
+def answered(replies: Iterable[Message], sent: int, required: int, what: str) -> list[Message]:
+    """The replies without errors, in client order (not arrival order, so that sums are reproducible).
+
+    ``sent - len(result)`` clients failed (an error, or no answer before the timeout); fewer than
+    ``required`` answers is a :class:`ClientFailure` naming ``what`` was asked and why the others failed.
+    """
+    replies = list(replies)
+    ok = [m for m in replies if not m.has_error()]
+    if len(ok) < min(required, sent):
+        errors = sorted({m.error.reason.strip().splitlines()[-1][:160] for m in replies if m.has_error()})
+        raise ClientFailure(
+            f"{what}: {len(ok)} of {sent} clients answered, fewer than min-clients = {required}"
+            f" ({sent - len(replies)} did not answer in time{'; errors: ' + ' | '.join(errors) if errors else ''})"
+        )
+    return sorted(ok, key=lambda m: m.content["metrics"]["partition-id"])
+
+
+def exchange(grid: Grid, messages: list[Message], timeout: float, what: str, required: int) -> list[Message]:
+    """Send ``messages`` (a one-off round outside a strategy's loop) and return the answers in client order;
+    see :func:`answered` for failures."""
+    return answered(grid.send_and_receive(messages, timeout=timeout), len(messages), required, what)
 
 
 class AccountedFedAvg(FedAvg):
@@ -79,6 +90,8 @@ class AccountedFedAvg(FedAvg):
         A client whose local model of the last round is kept in ``self.kept`` (for gradient ascent).
     recorders
         Objects whose ``record(server_round, sent_arrays, replies)`` sees every round (FedEraser's store).
+    min_clients
+        Fewest answers a round needs; failed clients are counted in ``cost.failures`` and left out.
     """
 
     def __init__(
@@ -91,6 +104,7 @@ class AccountedFedAvg(FedAvg):
         exclude: frozenset[int] = frozenset(),
         keep_client: int | None = None,
         recorders: tuple = (),
+        min_clients: int = 1,
     ) -> None:
         super().__init__(
             fraction_train=fraction_train,
@@ -105,10 +119,59 @@ class AccountedFedAvg(FedAvg):
         self.exclude = exclude
         self.keep_client = keep_client
         self.recorders = recorders
+        self.min_clients = min_clients
         self.kept: dict = {}
         self.sent: ArrayRecord | None = None
         self.cost = Cost()
         self._round_start = 0.0
+        self._sampled = 0
+        self.timeout = 3600.0
+
+    def start(
+        self,
+        grid: Grid,
+        initial_arrays: ArrayRecord,
+        num_rounds: int = 3,
+        timeout: float = 3600,
+        train_config: ConfigRecord | None = None,
+        evaluate_config: ConfigRecord | None = None,
+        evaluate_fn: Callable[[int, ArrayRecord], MetricRecord | None] | None = None,
+        first_round: int = 1,
+        result: Result | None = None,
+        on_round_end: Callable[[int, ArrayRecord, Result], None] | None = None,
+    ) -> Result:
+        """Flower's round loop (train, then central evaluation), resumable.
+
+        Rounds before ``first_round`` are already done: ``initial_arrays`` is their model and ``result``
+        their metrics. ``on_round_end(round, arrays, result)`` runs after every round (checkpoints).
+        Clients are not asked to evaluate: the central evaluator scores every model.
+        """
+        train_config = train_config if train_config is not None else ConfigRecord()
+        self.timeout = timeout
+        result = result if result is not None else Result()
+        arrays = initial_arrays
+        if evaluate_fn is not None and first_round == 1 and (metrics := evaluate_fn(0, arrays)) is not None:
+            result.evaluate_metrics_serverapp[0] = metrics
+        for server_round in range(first_round, num_rounds + 1):
+            messages = self.configure_train(server_round, arrays, train_config, grid)
+            new_arrays, metrics = self.aggregate_train(server_round, grid.send_and_receive(messages, timeout=timeout))
+            if new_arrays is not None:
+                arrays = result.arrays = new_arrays
+            if metrics is not None:
+                result.train_metrics_clientapp[server_round] = metrics
+            if evaluate_fn is not None and (evaluation := evaluate_fn(server_round, arrays)) is not None:
+                result.evaluate_metrics_serverapp[server_round] = evaluation
+            if on_round_end is not None:
+                on_round_end(server_round, arrays, result)
+        return result
+
+    def state(self) -> dict:
+        """What a resumed phase needs besides the model (tensors and plain values): see :meth:`load_state`."""
+        return {"cost": self.cost.to_dict(), "kept": kept_payload(self.kept)}
+
+    def load_state(self, state: dict) -> None:
+        self.cost = Cost(**state["cost"])
+        self.kept = kept_from(state["kept"])
 
     def sample(self, grid: Grid, server_round: int) -> list[int]:
         """Node ids to train this round: a seeded sample of the sorted connected nodes."""
@@ -127,9 +190,11 @@ class AccountedFedAvg(FedAvg):
         self._round_start = time.perf_counter()
         self.sent = arrays
         config["server-round"] = server_round
+        config["round-deadline"] = time.time() + self.timeout  # when the server stops waiting (see faults.py)
         content = self.train_content(arrays, config)
         message_type = MessageType.TRAIN if self.action == "default" else f"{MessageType.TRAIN}.{self.action}"
         nodes = self.sample(grid, server_round)
+        self._sampled = len(nodes)
         self.cost.client_rounds += len(nodes)
         self.cost.bytes_down += content_bytes(content) * len(nodes)
         return [Message(content=content, message_type=message_type, dst_node_id=node) for node in nodes]
@@ -137,14 +202,8 @@ class AccountedFedAvg(FedAvg):
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
-        replies = list(replies)
-        for reply in replies:
-            if reply.has_error():
-                raise ClientFailure(
-                    f"{self.phase}, round {server_round}: node {reply.metadata.src_node_id} failed: {reply.error.reason}"
-                )
-        # Aggregate in client order, not arrival order, so floating-point sums are reproducible.
-        replies.sort(key=lambda m: m.content["metrics"]["partition-id"])
+        replies = answered(replies, self._sampled, self.min_clients, f"{self.phase}, round {server_round}")
+        self.cost.failures += self._sampled - len(replies)
         self.cost.bytes_up += sum(content_bytes(m.content) for m in replies)
         total_examples = sum(m.content["metrics"][self.weighted_by_key] for m in replies)
         if self.keep_client is not None:

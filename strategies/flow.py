@@ -12,13 +12,15 @@ then combine the seeds into means, intervals and verdicts.
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
-from flwr.app import ArrayRecord, Message, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
 from flwr.serverapp import Grid
 
 from fedunlearn import config as cfg
+from fedunlearn.checkpoint import ReferenceCache, RunCheckpoints, safe_name
+from fedunlearn.cost import PhaseResult
 from fedunlearn.data import HUB_DATASETS, describe, load_dataset
 from fedunlearn.evaluator import Evaluator
 from fedunlearn.federation import Federation
@@ -90,11 +92,13 @@ def wait_for_clients(grid: Grid, expected: int, timeout: float = 30.0) -> list[i
     return nodes
 
 
-def identify_clients(grid: Grid, nodes: list[int], timeout: float = 60.0) -> dict[int, int]:
-    """Flower node id -> stable client id (the node's ``partition-id``), asked of every node once."""
-    messages = [Message(RecordDict(), message_type="query.identify", dst_node_id=n) for n in nodes]
+def identify_clients(grid: Grid, nodes: list[int], config: Mapping[str, Any], timeout: float = 300.0) -> dict[int, int]:
+    """Flower node id -> stable client id (the node's ``partition-id``), asked of every node once; the
+    nodes load their data on the way (the message carries the configuration)."""
+    content = RecordDict({"config": ConfigRecord({**config, "phase": "identify"})})
+    messages = [Message(content, message_type="query.identify", dst_node_id=n) for n in nodes]
     clients = {reply.metadata.src_node_id: int(reply.content["metrics"]["partition-id"])
-               for reply in exchange(grid, messages, timeout, "identifying clients")}
+               for reply in exchange(grid, messages, timeout, "identifying clients", required=len(messages))}
     if sorted(clients.values()) != list(range(len(nodes))):
         raise RuntimeError(f"the connected clients' partition-ids are {sorted(clients.values())}; "
                            f"expected each of 0..{len(nodes) - 1} once")
@@ -109,34 +113,51 @@ def initial_model(config: Mapping[str, Any], federation: Federation) -> ArrayRec
 
 
 def run_seed(
-    grid: Grid, config: Mapping[str, Any], progress: Progress, clients: Mapping[int, int]
+    grid: Grid, config: Mapping[str, Any], progress: Progress, clients: Mapping[int, int],
+    checkpoints: RunCheckpoints | None = None,
 ) -> tuple[dict, dict, Evaluator]:
-    """Steps 1-5 for ``config['seed']``: the seed's model entries, each model's outputs, the evaluator."""
+    """Steps 1-5 for ``config['seed']``: the seed's model entries, each model's outputs, the evaluator.
+
+    With ``checkpoints``, every finished phase is saved and a phase finished before is loaded instead
+    of run again (``fedunlearn run --resume``); a phase cut off mid-way continues from its last round.
+    """
+    seed = config["seed"]
     federation = Federation.from_config(config)
     evaluator = Evaluator(federation, config)
-    session = FederatedSession(grid, config, progress, clients)
+    session = FederatedSession(grid, config, progress, clients, checkpoints)
     initial = initial_model(config, federation)
     rounds = config["num-server-rounds"]
 
+    def phase(label: str, run: Callable[[], PhaseResult]) -> PhaseResult:
+        if checkpoints is not None and (done := checkpoints.load_phase(seed, label)) is not None:
+            progress.message(f"{label}: finished before the interruption, loaded from its checkpoint")
+            return done
+        result = run()
+        if checkpoints is not None:
+            checkpoints.save_phase(seed, label, result)
+        return result
+
     variants = [(label, methods.get(base), {**config, **overrides})
                 for label, base, overrides in cfg.method_variants(config) if base != REFERENCE]
-    recorders = {label: r for label, method, c in variants if (r := method.recorder(c)) is not None}
-    try:
-        # Under client and sample requests the target's last local model is kept (gradient ascent needs it).
-        phases = {"original": session.run_phase("original", initial, rounds, view="all",
-                                                keep_client=federation.target_client,
-                                                recorders=tuple(recorders.values()))}
-        phases["original"].kept["recorders"] = recorders
-        phases[REFERENCE] = session.run_phase(REFERENCE, initial, rounds, view="retain")
-        for label, method, method_config in variants:
-            method_session = FederatedSession(grid, method_config, progress, clients)
-            method_session.round_evaluator = evaluator.round_metrics
-            phases[label] = method(method_config, label).unlearn(method_session, phases["original"])
-    finally:
-        for recorder in recorders.values():
-            recorder.close()
+    recorders = {}
+    for label, method, method_config in variants:
+        folder = checkpoints.seed_dir(seed) / f"recorder-{safe_name(label)}" if checkpoints is not None else None
+        if (recorder := method.recorder(method_config, folder)) is not None:
+            recorders[label] = recorder
+    # Under client and sample requests the target's last local model is kept (gradient ascent needs it).
+    phases = {"original": phase("original", lambda: session.run_phase(
+        "original", initial, rounds, view="all", keep_client=federation.target_client,
+        recorders=tuple(recorders.values())))}
+    phases["original"].kept["recorders"] = recorders
+    phases[REFERENCE] = phase(REFERENCE, lambda: train_reference(session, initial))
+    for label, method, method_config in variants:
+        method_session = FederatedSession(grid, method_config, progress, clients, checkpoints)
+        method_session.round_evaluator = evaluator.round_metrics
+        phases[label] = phase(label, lambda: method(method_config, label).unlearn(method_session, phases["original"]))
+    for recorder in recorders.values():
+        recorder.close()
 
-    progress.message(f"evaluating {len(phases)} models (seed {config['seed']})")
+    progress.message(f"evaluating {len(phases)} models (seed {seed})")
     outputs = {name: evaluator.outputs(phase.arrays) for name, phase in phases.items()}
     scored = {name: (evaluator.evaluate(outputs[name], outputs[REFERENCE]), phase.cost)
               for name, phase in phases.items()}
@@ -148,15 +169,32 @@ def run_seed(
     return models, outputs, evaluator
 
 
-def run_experiment(grid: Grid, config: Mapping[str, Any], progress: Progress) -> dict[str, Any]:
+def train_reference(session: FederatedSession, initial: ArrayRecord) -> PhaseResult:
+    """The reference: FedAvg from scratch on the retained data, or the same model from the cache
+    (``cache-dir``) when one was trained before for everything that determines it."""
+    config = session.config
+    cache = ReferenceCache(config["cache-dir"]) if config["cache-dir"] else None
+    if cache is not None and (cached := cache.load(config)) is not None:
+        cached.details = {"cache": "reused", "cache_file": str(cache.file(config))}
+        session.progress.message(f"{REFERENCE}: reused from the cache ({cache.file(config)})")
+        return cached
+    result = session.run_phase(REFERENCE, initial, config["num-server-rounds"], view="retain")
+    if cache is not None:
+        result.details = {"cache": "trained", "cache_file": str(cache.save(config, result))}
+    return result
+
+
+def run_experiment(
+    grid: Grid, config: Mapping[str, Any], progress: Progress, checkpoints: RunCheckpoints | None = None
+) -> dict[str, Any]:
     """Every seed of the experiment, combined into one report dictionary."""
-    clients = identify_clients(grid, wait_for_clients(grid, config["num-clients"]))
+    clients = identify_clients(grid, wait_for_clients(grid, config["num-clients"]), config)
     seeds = cfg.seed_list(config)
     per_seed: dict[int, dict] = {}
     for i, seed in enumerate(seeds):
         if len(seeds) > 1:
             progress.message(f"seed {seed} ({i + 1} of {len(seeds)})")
-        models, outputs, evaluator = run_seed(grid, {**config, "seed": seed}, progress, clients)
+        models, outputs, evaluator = run_seed(grid, {**config, "seed": seed}, progress, clients, checkpoints)
         per_seed[seed] = models
         if i == 0:
             federation = evaluator.federation

@@ -6,34 +6,57 @@ app with :func:`make_server_app` around an already validated configuration.
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
 from typing import Any, Mapping
 
 from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
+from fedunlearn.checkpoint import RunCheckpoints
 from fedunlearn.progress import ConsoleProgress, Progress
-from fedunlearn.report import new_run_dir, print_table, write_report
+from fedunlearn.report import CONFIG_FILE, new_run_dir, print_table, write_report
 
 from .flow import check_experiment, run_experiment
 
 
-def run_and_write(grid: Grid, config: Mapping[str, Any], progress: Progress) -> dict[str, Any]:
-    """Run the experiment and write its report into the run directory (created only at the end)."""
-    out_dir = new_run_dir(config)
-    report = run_experiment(grid, config, progress)
+def run_and_write(grid: Grid, config: Mapping[str, Any], progress: Progress, resume: Path | None = None) -> dict:
+    """Run the experiment in its run directory and write the report there.
+
+    The directory holds ``config.json`` and ``checkpoints/`` while the run lasts (``fedunlearn run
+    --resume DIR`` continues from them); when the report is written the checkpoints are removed.
+    """
+    out_dir = resume or new_run_dir(config)
+    checkpoints = RunCheckpoints(out_dir)
+    if resume is None:
+        shutil.rmtree(checkpoints.root, ignore_errors=True)  # stale checkpoints of an earlier run in out-dir
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / CONFIG_FILE).write_text(json.dumps(dict(config), indent=2) + "\n", encoding="utf-8")
+    progress.message(f"run directory: {out_dir}")
+    report = run_experiment(grid, config, progress, checkpoints)
     report["run_dir"] = str(out_dir)
     write_report(report, out_dir)
+    shutil.rmtree(checkpoints.root, ignore_errors=True)
     progress.message(f"report written to {out_dir}")
     return report
 
 
-def make_server_app(config: Mapping[str, Any], progress: Progress, results: dict | None = None) -> ServerApp:
-    """A ServerApp that runs ``config`` (already validated); the report lands in ``results['report']``."""
+def make_server_app(
+    config: Mapping[str, Any], progress: Progress, results: dict | None = None, resume: Path | None = None
+) -> ServerApp:
+    """A ServerApp that runs ``config`` (already validated), or resumes the run in ``resume``; the
+    report lands in ``results['report']``."""
     app = ServerApp()
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
-        report = run_and_write(grid, config, progress)
+        try:
+            report = run_and_write(grid, config, progress, resume)
+        except Exception as exc:  # surfaced by the caller: the simulation runtime only logs it
+            if results is not None:
+                results["error"] = f"{type(exc).__name__}: {exc}"
+            raise
         if results is not None:
             results["report"] = report
 

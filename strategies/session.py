@@ -8,7 +8,9 @@ from typing import Any, Callable, Mapping
 
 from flwr.app import ArrayRecord, ConfigRecord, MetricRecord
 from flwr.serverapp import Grid
+from flwr.serverapp.strategy import Result
 
+from fedunlearn.checkpoint import RunCheckpoints
 from fedunlearn.cost import PhaseResult
 from fedunlearn.progress import Progress
 from fedunlearn.requests import DeletionRequest
@@ -21,14 +23,15 @@ class FederatedSession:
 
     def __init__(
         self, grid: Grid, config: Mapping[str, Any], progress: Progress, clients: Mapping[int, int],
-        timeout: float = 3600,
+        checkpoints: RunCheckpoints | None = None,
     ) -> None:
         self.grid = grid
         self.config = dict(config)
         self.clients = dict(clients)  # Flower node id -> stable client id (partition-id)
         self.request = DeletionRequest.from_config(config)
         self.progress = progress
-        self.timeout = timeout
+        self.timeout = config["round-timeout"]
+        self.checkpoints = checkpoints  # None: no round checkpoints (tests, library use)
         # Set by the flow for the unlearning phases: scores the global model before and after each round.
         self.round_evaluator: Callable[[ArrayRecord], dict[str, float]] | None = None
 
@@ -47,17 +50,21 @@ class FederatedSession:
             return frozenset(n for n, c in self.clients.items() if c == self.request.target_client)
         return frozenset()
 
+    def strategy_kwargs(self, phase: str, view: str) -> dict[str, Any]:
+        """The settings every strategy of ``phase`` on ``view`` data shares: seed, sampling, exclusions,
+        ``min-clients`` and the progress display (methods pass them to their own strategy classes)."""
+        return {
+            "phase": phase,
+            "seed": self.config["seed"],
+            "fraction_train": self.config["fraction-train"],
+            "on_round": lambda rnd, metrics: self.progress.round_done(phase, rnd, metrics),
+            "exclude": self.absent_nodes(view),
+            "min_clients": self.config["min-clients"],
+        }
+
     def strategy(self, phase: str, view: str, action: str = "default", **kwargs: Any) -> AccountedFedAvg:
         """An :class:`AccountedFedAvg` for ``phase`` on ``view`` data, wired to the progress display."""
-        return AccountedFedAvg(
-            phase=phase,
-            seed=self.config["seed"],
-            fraction_train=self.config["fraction-train"],
-            action=action,
-            on_round=lambda rnd, metrics: self.progress.round_done(phase, rnd, metrics),
-            exclude=self.absent_nodes(view),
-            **kwargs,
-        )
+        return AccountedFedAvg(action=action, **self.strategy_kwargs(phase, view), **kwargs)
 
     def run_phase(
         self,
@@ -76,6 +83,8 @@ class FederatedSession:
         round evaluator is set, the global model's metrics from round 0 (the start) on. Time spent in
         that evaluation is not counted in the phase's seconds. ``keep_client`` and ``recorders`` configure
         the default FedAvg strategy; a method that passes its own ``strategy`` configures it itself.
+        With checkpoints, the state after every round is saved under the phase's name, and a phase
+        that finds such a state continues after its last finished round.
         """
         strategy = strategy or self.strategy(phase, view, keep_client=keep_client, recorders=recorders)
         evaluation_seconds = 0.0
@@ -87,21 +96,42 @@ class FederatedSession:
             evaluation_seconds += time.perf_counter() - start_eval
             return metrics
 
-        self.progress.phase_start(phase, rounds)
+        seed = self.config["seed"]
+        first_round, result, arrays, elapsed = 1, Result(), initial, 0.0
+        saved = self.checkpoints.load_round(seed, phase) if self.checkpoints else None
+        if saved is not None:
+            strategy.load_state(saved["strategy"])
+            first_round, arrays, elapsed = saved["round"] + 1, saved["arrays"], strategy.cost.seconds
+            result.train_metrics_clientapp = {r: MetricRecord(m) for r, m in saved["train"].items()}
+            result.evaluate_metrics_serverapp = {r: MetricRecord(m) for r, m in saved["evaluate"].items()}
+            self.progress.message(f"{phase}: resuming after round {saved['round']} of {rounds}")
         start = time.perf_counter()
+
+        def checkpoint(server_round: int, arrays: ArrayRecord, result: Result) -> None:
+            if self.checkpoints is None:
+                return
+            strategy.cost.seconds = elapsed + time.perf_counter() - start - evaluation_seconds
+            self.checkpoints.save_round(seed, phase, server_round, arrays, strategy.state(),
+                                        {r: dict(m) for r, m in result.train_metrics_clientapp.items()},
+                                        {r: dict(m) for r, m in result.evaluate_metrics_serverapp.items()})
+
+        self.progress.phase_start(phase, rounds, done=first_round - 1)
         result = strategy.start(
             grid=self.grid,
-            initial_arrays=initial,
+            initial_arrays=arrays,
             num_rounds=rounds,
             timeout=self.timeout,
             train_config=self.train_config(phase, view, **extra_config),
             evaluate_fn=evaluate if self.round_evaluator is not None else None,
+            first_round=first_round,
+            result=result,
+            on_round_end=checkpoint,
         )
-        strategy.cost.seconds = time.perf_counter() - start - evaluation_seconds
+        strategy.cost.seconds = elapsed + time.perf_counter() - start - evaluation_seconds
         self.progress.phase_end(phase, strategy.cost)
         history = {r: {"round": r, **dict(m)} for r, m in result.train_metrics_clientapp.items()}
         for r, m in result.evaluate_metrics_serverapp.items():
             history.setdefault(r, {"round": r}).update(dict(m))
-        arrays = result.arrays if result.arrays is not None else initial
-        return PhaseResult(arrays=arrays, cost=strategy.cost, history=[history[r] for r in sorted(history)],
+        final = result.arrays if result.arrays is not None else arrays
+        return PhaseResult(arrays=final, cost=strategy.cost, history=[history[r] for r in sorted(history)],
                            kept=strategy.kept)

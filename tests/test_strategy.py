@@ -60,11 +60,63 @@ def test_configure_train_samples_reproducibly_and_counts_bytes_down():
     assert {m.metadata.message_type for m in custom} == {"train.fucrt"}
 
 
-def test_a_client_error_stops_the_phase_with_its_reason():
+def test_failed_clients_are_left_out_counted_and_stop_the_round_only_below_min_clients():
     from flwr.app import Error
 
-    strategy = AccountedFedAvg(phase="original", seed=0)
-    good = _reply(1.0, 1, 0, 11)
+    grid = NodeList([11, 12, 13])
+    arrays = ArrayRecord({"w": Array(np.zeros(3, np.float32))})
+    strategy = AccountedFedAvg(phase="original", seed=0, min_clients=2)
+    list(strategy.configure_train(4, arrays, ConfigRecord(), grid))  # 3 clients asked
+    good, other = _reply(1.0, 1, 0, 11), _reply(4.0, 2, 1, 12)
     failed = Message(Error(code=0, reason="out of memory"), reply_to=good)
-    with pytest.raises(ClientFailure, match="original, round 4.*out of memory"):
-        strategy.aggregate_train(4, [good, failed])
+    new, _ = strategy.aggregate_train(4, [failed, other, good])
+    assert np.allclose(new["w"].numpy(), 3.0)  # (1*1 + 4*2) / 3: the failed reply is left out
+    assert strategy.cost.failures == 1
+    list(strategy.configure_train(5, arrays, ConfigRecord(), grid))
+    new, _ = strategy.aggregate_train(5, [good, other])  # the third never answered
+    assert strategy.cost.failures == 2
+    list(strategy.configure_train(6, arrays, ConfigRecord(), grid))
+    with pytest.raises(ClientFailure, match=r"original, round 6: 1 of 3 clients answered, fewer than min-clients = 2 "
+                                            r"\(1 did not answer in time; errors: out of memory\)"):
+        strategy.aggregate_train(6, [good, failed])
+
+
+class TrainingGrid(NodeList):
+    """Answers each training message as a client would: weights + (partition id + 1), weight 1."""
+
+    def __init__(self, nodes):
+        super().__init__(nodes)
+        self.rounds_sent = []
+
+    def send_and_receive(self, messages, timeout):
+        messages = list(messages)
+        self.rounds_sent.append(messages[0].content["config"]["server-round"])
+        replies = []
+        for m in messages:
+            pid = self.nodes.index(m.metadata.dst_node_id)
+            w = m.content["arrays"]["w"].numpy() * 0.5 + (pid + 1)
+            replies.append(_reply(0.0, 1, pid, m.metadata.dst_node_id))
+            replies[-1].content["arrays"] = ArrayRecord({"w": Array(w.astype(np.float32))})
+        return replies
+
+
+def test_a_phase_resumed_after_round_k_ends_where_an_uninterrupted_one_ends():
+    arrays = ArrayRecord({"w": Array(np.zeros(2, np.float32))})
+    seen = {}
+    whole = AccountedFedAvg(phase="p", seed=3, fraction_train=0.5).start(
+        TrainingGrid([5, 6, 7, 8]), arrays, num_rounds=5, train_config=ConfigRecord(),
+        on_round_end=lambda r, a, res: seen.setdefault(r, (a, dict(res.train_metrics_clientapp))))
+    assert sorted(seen) == [1, 2, 3, 4, 5]
+    first = AccountedFedAvg(phase="p", seed=3, fraction_train=0.5)
+    saved_arrays, _ = seen[2]
+    grid = TrainingGrid([5, 6, 7, 8])
+    from flwr.serverapp.strategy import Result
+
+    partial = Result()
+    partial.train_metrics_clientapp = dict(seen[2][1])
+    resumed = first.start(grid, saved_arrays, num_rounds=5, train_config=ConfigRecord(), first_round=3,
+                          result=partial)
+    assert grid.rounds_sent == [3, 4, 5]  # only the rounds not done before
+    assert np.array_equal(resumed.arrays["w"].numpy(), whole.arrays["w"].numpy())
+    assert not np.array_equal(whole.arrays["w"].numpy(), saved_arrays["w"].numpy())
+    assert sorted(resumed.train_metrics_clientapp) == [1, 2, 3, 4, 5]

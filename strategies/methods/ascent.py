@@ -20,9 +20,12 @@ from fedunlearn.federation import Federation
 from fedunlearn.models import build_model
 from fedunlearn.training import derive_seed
 
-from ..fedavg import content_bytes, exchange
+from ..fedavg import ClientFailure, content_bytes, exchange
 from . import register
 from .base import UnlearningMethod
+
+
+ASCENT_ATTEMPTS = 3  # asks of the target client before the run stops
 
 
 @register
@@ -49,12 +52,22 @@ class GradientAscent(UnlearningMethod):
         reference, radius = self.reference(original)
         target = Federation.from_config(self.config).target_client
         node = next(n for n, c in session.clients.items() if c == target)
-        config = session.train_config(self.label, "forget", **{"ga-ball-radius": radius, "server-round": 0})
-        content = RecordDict({"arrays": original.arrays, "config": config, "reference": ArrayRecord(reference)})
-        reply = exchange(session.grid, [Message(content=content, message_type="train.ga", dst_node_id=node)],
-                         session.timeout, f"{self.label}, ascent on client {target}")[0].content
-        ascent_cost = Cost(rounds=1, client_rounds=1, bytes_down=content_bytes(content),
-                           bytes_up=content_bytes(reply), seconds=time.perf_counter() - start)
+        failures = 0
+        for attempt in range(ASCENT_ATTEMPTS):  # only the target can ascend: ask it again if it fails
+            config = session.train_config(self.label, "forget", **{"ga-ball-radius": radius, "server-round": 0,
+                                                                   "attempt": attempt})
+            content = RecordDict({"arrays": original.arrays, "config": config, "reference": ArrayRecord(reference)})
+            message = Message(content=content, message_type="train.ga", dst_node_id=node)
+            try:
+                reply = exchange(session.grid, [message], session.timeout,
+                                 f"{self.label}, ascent on client {target}", required=1)[0].content
+                break
+            except ClientFailure:
+                failures += 1
+                if attempt == ASCENT_ATTEMPTS - 1:
+                    raise
+        ascent_cost = Cost(rounds=1, client_rounds=1 + failures, bytes_down=content_bytes(content) * (1 + failures),
+                           bytes_up=content_bytes(reply), seconds=time.perf_counter() - start, failures=failures)
         session.progress.message(f"{self.label}: client {target} ascended for {reply['metrics']['steps']:.0f} steps "
                                  f"(forget accuracy {reply['metrics']['forget-acc']:.3f}, radius {radius:.3f})")
         result = session.run_phase(self.label, reply["arrays"], self.config["unlearn-rounds"], view="retain")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 from fedunlearn.cost import PhaseResult
@@ -32,10 +33,12 @@ class UnlearningMethod(ABC):
         """Method-specific checks before anything runs; raise ConfigError. Most methods need none."""
 
     @classmethod
-    def recorder(cls, config: Mapping[str, Any]):
+    def recorder(cls, config: Mapping[str, Any], directory: Path | None = None):
         """What this method needs recorded while the original model trains (None: nothing). The object's
         ``record(server_round, sent_arrays, replies)`` sees every original round; the method finds it
-        again in ``original.kept["recorders"][label]``; ``close()`` is called when the seed ends."""
+        again in ``original.kept["recorders"][label]``. It keeps its records in ``directory`` (a run's
+        checkpoint folder: a resumed run reopens them; None: a temporary folder); ``close()`` is called
+        when the seed has finished and removes them."""
         return None
 
     @abstractmethod

@@ -32,14 +32,18 @@ def _numpy(record: ArrayRecord) -> dict[str, np.ndarray]:
 class UpdateRecorder:
     """Writes each client's update (local model - global model sent) of the recorded rounds to disk."""
 
-    def __init__(self, config) -> None:
+    def __init__(self, config, directory=None) -> None:
         self.rounds = recorded_rounds(config["num-server-rounds"], config["federaser-interval"])
-        self.store = UpdateStore(int(config["federaser-max-mb"] * 2**20))
+        self.store = UpdateStore(int(config["federaser-max-mb"] * 2**20), directory)
+        initial = self.store.path / "initial.npz"
         self.initial: ArrayRecord | None = None
+        if initial.exists():  # a resumed run: the store holds what was recorded before
+            self.initial = ArrayRecord({k: Array(v) for k, v in self.store.load_file(initial).items()})
 
     def record(self, server_round: int, sent: ArrayRecord, replies) -> None:
         if server_round == 1:
             self.initial = sent
+            self.store.save_file(self.store.path / "initial.npz", _numpy(sent))
         if server_round not in self.rounds:
             return
         global_state = _numpy(sent)
@@ -97,17 +101,14 @@ class FedEraser(UnlearningMethod):
                               f"{needed / 2**20:.0f} MiB; raise it or federaser-interval")
 
     @classmethod
-    def recorder(cls, config) -> UpdateRecorder:
-        return UpdateRecorder(config)
+    def recorder(cls, config, directory=None) -> UpdateRecorder:
+        return UpdateRecorder(config, directory)
 
     def unlearn(self, session, original: PhaseResult) -> PhaseResult:
         recorder = original.kept["recorders"][self.label]
         calibration_epochs = max(1, math.ceil(self.config["local-epochs"] * self.config["federaser-calibration"]))
         strategy = FedEraserStrategy(
-            recorder, phase=self.label, seed=self.config["seed"], fraction_train=1.0,
-            on_round=lambda rnd, metrics: session.progress.round_done(self.label, rnd, metrics),
-            exclude=session.absent_nodes("retain"),
-        )
+recorder, **{**session.strategy_kwargs(self.label, "retain"), "fraction_train": 1.0})
         result = session.run_phase(self.label, recorder.initial, len(recorder.rounds), view="retain",
                                    strategy=strategy, **{"local-epochs": calibration_epochs})
         result.details = {"recorded_rounds": recorder.rounds, "storage_bytes": recorder.store.bytes,

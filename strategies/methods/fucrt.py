@@ -19,6 +19,7 @@ import time
 from collections import Counter
 
 import numpy as np
+import torch
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
 
 from fedunlearn.cost import Cost, PhaseResult
@@ -47,6 +48,14 @@ class FucrtStrategy(AccountedFedAvg):
                                   "counts": Array(counts.astype(np.float32))})
         return RecordDict({self.arrayrecord_key: arrays, self.configrecord_key: config, "prototypes": prototypes})
 
+    def state(self) -> dict:
+        return {**super().state(), "prototypes": torch.from_numpy(self.prototypes.copy()),
+                "counts": torch.from_numpy(np.asarray(self.counts).copy())}
+
+    def load_state(self, state: dict) -> None:
+        super().load_state(state)
+        self.prototypes, self.counts = state["prototypes"].numpy(), state["counts"].numpy()
+
     def aggregate_train(self, server_round, replies):
         replies = sorted(replies, key=lambda m: -1 if m.has_error() else m.content["metrics"]["partition-id"])
         # Flower's FedAvg expects one ArrayRecord per reply: take the prototypes off before it aggregates.
@@ -70,7 +79,8 @@ class Fucrt(UnlearningMethod):
         nodes = sorted(session.grid.get_node_ids())
         content = RecordDict({"arrays": original.arrays, "config": session.train_config(self.label, "all")})
         messages = [Message(content=content, message_type=SELECT_MESSAGE, dst_node_id=n) for n in nodes]
-        replies = exchange(session.grid, messages, session.timeout, f"{self.label}, selection")
+        replies = exchange(session.grid, messages, session.timeout, f"{self.label}, selection",
+                           required=cfg["min-clients"])
         records = [m.content["selection"] for m in replies]
         local_sets = [list(np.flatnonzero(r["proposed"].numpy())) for r in records]
         local_sums = [r["second-sums"].numpy() for r in records]
@@ -86,7 +96,8 @@ class Fucrt(UnlearningMethod):
         else:
             classes = nearest_centroid_set(prototypes, counts > 0, forget_class, len(voted))
         cost = Cost(rounds=1, bytes_down=content_bytes(content) * len(nodes),
-                    bytes_up=sum(content_bytes(m.content) for m in replies), seconds=time.perf_counter() - start)
+                    bytes_up=sum(content_bytes(m.content) for m in replies), seconds=time.perf_counter() - start,
+                    failures=len(messages) - len(replies))
         details = {
             "transformation_classes": [int(c) for c in classes],
             "selection": cfg["fucrt-selection"],
@@ -101,11 +112,7 @@ class Fucrt(UnlearningMethod):
         classes, details, prototypes, counts, selection_cost = self.select(session, original)
         session.progress.message(f"{self.label}: transformation classes {classes} ({self.config['fucrt-selection']})")
         strategy = FucrtStrategy(
-            prototypes, counts, self.config["forget-class"], phase=self.label, seed=self.config["seed"],
-            fraction_train=self.config["fraction-train"],
-            on_round=lambda rnd, metrics: session.progress.round_done(self.label, rnd, metrics),
-            exclude=session.absent_nodes("all"),
-        )
+            prototypes, counts, self.config["forget-class"], **session.strategy_kwargs(self.label, "all"))
         result = session.run_phase(self.label, original.arrays, self.config["unlearn-rounds"], view="all",
                                    strategy=strategy, **{"fucrt-classes": [int(c) for c in classes]})
         result.cost = selection_cost.add(result.cost)

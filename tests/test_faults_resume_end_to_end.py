@@ -1,0 +1,123 @@
+"""Faults, resume and the reference cache through real Ray simulations."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from fedunlearn.cli import main
+from fedunlearn.faults import fault_for
+
+SMALL = ("dataset='digits' model='mlp' num-clients=3 partitioner='iid' num-server-rounds=8 local-epochs=1 "
+         "forget-class=3 unlearn-methods='finetune' unlearn-rounds=2")
+
+
+def _numbers(tree, prefix=""):
+    if isinstance(tree, dict):
+        return {k: v for key, sub in tree.items() for k, v in _numbers(sub, f"{prefix}.{key}").items()}
+    if isinstance(tree, list):
+        return {k: v for i, sub in enumerate(tree) for k, v in _numbers(sub, f"{prefix}.{i}").items()}
+    return {prefix: tree} if isinstance(tree, (int, float)) and not isinstance(tree, bool) else {}
+
+
+def _comparable(report):
+    """Every number of every model except measured wall time."""
+    return {name: {k: v for k, v in _numbers({"metrics": e["metrics"], "cost": e["cost"], "history": e["history"]})
+                   .items() if "seconds" not in k}
+            for name, e in report["models"].items()}
+
+
+FAULTY = ("dataset='digits' model='mlp' num-clients=4 partitioner='iid' num-server-rounds=4 local-epochs=1 "
+          "forget-class=3 unlearn-methods='finetune,fucrt' unlearn-rounds=2 fucrt-min-samples=3 seed=13 "
+          "fault-rate=0.25 round-timeout=5 client-cpus=0.5")
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(400)
+def test_failed_clients_are_left_out_and_counted_per_phase_and_min_clients_stops_the_run(tmp_path, capsys):
+    config = {"fault-rate": 0.25, "seed": 13}
+    plan = {"original": [("train", r) for r in range(1, 5)], "retrain": [("train", r) for r in range(1, 5)],
+            "finetune": [("train", r) for r in range(1, 3)],
+            "fucrt": [("query.fucrt_select", 0)] + [("train.fucrt", r) for r in range(1, 3)]}
+    expected = {phase: sum(fault_for({**config, "phase": phase, "server-round": r}, c, kind) is not None
+                           for kind, r in steps for c in range(4)) for phase, steps in plan.items()}
+    assert all(n > 0 for n in expected.values())  # every phase sees failures with this seed
+    assert main(["run", "--run-config", FAULTY, "--out", str(tmp_path / "faulty")]) == 0
+    report = json.loads((tmp_path / "faulty" / "report.json").read_text())
+    for phase, failures in expected.items():
+        cost = report["models"][phase]["cost"]
+        assert cost["failures"] == failures, phase
+    assert report["models"]["original"]["metrics"]["test_acc"] > 0.7  # it still learned
+    assert "| failures |" in (tmp_path / "faulty" / "report.md").read_text()
+
+    capsys.readouterr()
+    assert main(["run", "--run-config", f"{FAULTY} min-clients=4", "--out", str(tmp_path / "strict")]) == 1
+    err = capsys.readouterr().err
+    assert "fedunlearn: run failed: ClientFailure: original, round" in err and "fewer than min-clients = 4" in err
+    assert not (tmp_path / "strict" / "report.json").exists()
+    assert (tmp_path / "strict" / "checkpoints").is_dir()  # kept for --resume
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(400)
+def test_a_run_killed_mid_phase_resumes_to_the_report_of_an_uninterrupted_run(tmp_path, capsys):
+    config = f"{SMALL} cache-dir=''"  # both runs train their own reference
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert main(["run", "--run-config", config, "--out", str(whole)]) == 0
+
+    proc = subprocess.Popen([sys.executable, "-m", "fedunlearn", "run", "--run-config", config, "--out", str(cut)],
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 180
+        while not list(cut.glob("checkpoints/seed-0/retrain-*.round.pt")):  # the reference is under way
+            assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
+            time.sleep(0.02)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    time.sleep(2)
+    assert not [p for p in psutil.process_iter() if _group(p) == proc.pid], "a process outlived the killed run"
+    assert not (cut / "report.json").exists() and (cut / "config.json").exists()
+    assert list(cut.glob("checkpoints/seed-0/original-*.pt"))
+
+    capsys.readouterr()
+    assert main(["run", "--resume", str(cut)]) == 0
+    err = capsys.readouterr().err
+    assert "original: finished before the interruption, loaded from its checkpoint" in err
+    first, resumed = (json.loads((d / "report.json").read_text()) for d in (whole, cut))
+    expected, got = _comparable(first), _comparable(resumed)
+    assert got.keys() == expected.keys()
+    for model in expected:
+        assert got[model] == pytest.approx(expected[model], abs=1e-6), model
+    assert not (cut / "checkpoints").exists()  # removed once the report is written
+    assert main(["run", "--resume", str(cut)]) == 2  # finished: nothing to resume
+
+
+def _group(process):
+    try:
+        return os.getpgid(process.pid)
+    except (ProcessLookupError, psutil.Error):
+        return None
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(400)
+def test_a_second_experiment_reuses_the_cached_reference_and_says_so(tmp_path, capsys):
+    cache = tmp_path / "cache"
+    assert main(["run", "--run-config", f"{SMALL} cache-dir='{cache}'", "--out", str(tmp_path / "a")]) == 0
+    other = SMALL.replace("unlearn-methods='finetune' unlearn-rounds=2", "unlearn-methods='trw' unlearn-rounds=1")
+    capsys.readouterr()
+    assert main(["run", "--run-config", f"{other} cache-dir='{cache}'", "--out", str(tmp_path / "b")]) == 0
+    assert "retrain: reused from the cache" in capsys.readouterr().err
+    a, b = (json.loads((tmp_path / d / "report.json").read_text()) for d in ("a", "b"))
+    assert a["models"]["retrain"]["details"]["0"]["cache"] == "trained"
+    assert b["models"]["retrain"]["details"]["0"]["cache"] == "reused"
+    assert _comparable(b)["retrain"] == _comparable(a)["retrain"]
+    assert "reused from the cache" in (tmp_path / "b" / "report.md").read_text()
+    assert len(list((cache / "reference").glob("*.pt"))) == 1
