@@ -31,7 +31,11 @@ def command(name: str) -> list[str]:
 def write_page() -> None:
     reports = {n: json.loads((RESULTS / "faults" / n / "report.json").read_text()) for n in RUNS}
     clean, faulty = reports["clean"]["models"], reports["faulty"]["models"]
-    worst = max(abs(faulty[m]["metrics"][k] - clean[m]["metrics"][k]) for m in clean for k in METRICS)
+    accuracies = [k for k in METRICS if k != "mia"]
+    worst = {m: max(abs(faulty[m]["metrics"][k] - clean[m]["metrics"][k]) for k in accuracies) for m in clean}
+    per_seed = {m: max(abs(reports["faulty"]["per_seed"][s][m]["metrics"]["forget_acc"]
+                           - reports["clean"]["per_seed"][s][m]["metrics"]["forget_acc"])
+                       for s in reports["clean"]["per_seed"]) for m in clean}
     lines = [
         "# Faults: the default experiment with fault-rate 0.2 against fault-free",
         "",
@@ -39,8 +43,11 @@ def write_page() -> None:
         "`round-timeout`); the strategies aggregate the answers that arrived. Means over seeds "
         f"{SEEDS} (± half-width of the 95% interval); in brackets: faulty minus clean.",
         "",
-        f"**Largest difference of a mean metric (any model, any of {', '.join(METRICS)}): {worst:.3f}** "
-        f"(target: within 0.03).",
+        "Largest difference of a mean accuracy metric (" + ", ".join(accuracies) + "), target within 0.03: "
+        + ", ".join(f"**{m}** {w:.3f}" for m, w in worst.items()) + ".",
+        "",
+        "Largest difference of `forget_acc` in a single seed: "
+        + ", ".join(f"{m} {w:.3f}" for m, w in per_seed.items()) + ".",
         "",
         "| model | " + " | ".join(METRICS) + " | failures (faulty) | client trainings |",
         "|---|" + "---|" * (len(METRICS) + 2),
@@ -50,10 +57,18 @@ def write_page() -> None:
                  for k in METRICS]
         cost = faulty[name]["cost"]
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {cost['failures']:.1f} | {cost['client_rounds']:.0f} |")
-    lines += ["", "Commands (from the repository root):", "", "```sh", *(shown(command(n)) for n in RUNS), "```", "",
-              "Full reports: [clean](faults/clean/report.md), [faulty](faults/faulty/report.md).", ""]
+    lines += ["", "## Reading", "",
+              "Trained over 15 rounds, the original model and the reference lose little to faults: each round still "
+              "averages most clients, and a client missing one round is there in the next. A method that gets one "
+              "round (`unlearn-rounds = 1` here) has no next round: a client that fails in it keeps its forgotten "
+              "samples out of that method's only update. `mia` is left out of the target: on digits it is close to "
+              "arbitrary for every model (docs/evaluator.md), and it moves by more between seeds than between runs.",
+              "", "Commands (from the repository root):", "", "```sh", *(shown(command(n)) for n in RUNS), "```", "",
+              "Full reports: [clean](faults/clean/report.md), [faulty](faults/faulty/report.md). The faulty run was "
+              "interrupted once (its Ray was stopped by another process) and finished with "
+              "`fedunlearn run --resume experiments/results/faults/faulty`.", ""]
     (RESULTS / "faults.md").write_text("\n".join(lines), encoding="utf-8")
-    print(f"wrote {RESULTS / 'faults.md'} (largest difference {worst:.3f})")
+    print(f"wrote {RESULTS / 'faults.md'} (largest differences {worst})")
 
 
 def main() -> None:

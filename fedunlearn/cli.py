@@ -26,7 +26,55 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="output directory (default: runs/<name>-<timestamp>/)")
     run.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR (its config.json and checkpoints)")
     run.add_argument("--verbose", action="store_true", help="show Flower's and Ray's own logs")
+    deploy = sub.add_parser("deploy", help="Flower deployment: credentials, or a local federation to try it")
+    what = deploy.add_subparsers(dest="deploy_command", required=True)
+    creds = what.add_parser("credentials", help="write a CA, a SuperLink certificate and SuperNode key pairs")
+    creds.add_argument("directory", help="where to write certificates/ and keys/ (must not exist)")
+    creds.add_argument("--supernodes", type=int, required=True, help="number of SuperNode key pairs")
+    creds.add_argument("--host", action="append", default=[],
+                       help="SuperLink host name or IP the certificate is valid for (repeatable; default 127.0.0.1 "
+                            "and localhost)")
+    local = what.add_parser("local", help="start a SuperLink and N SuperNodes on this machine until Ctrl-C")
+    local.add_argument("--supernodes", type=int, required=True, help="number of SuperNodes (= num-clients)")
+    local.add_argument("--dir", default="runs/federation", help="where credentials, logs and FLWR_HOME go")
+    local.add_argument("--insecure", action="store_true",
+                       help="INSECURE: no TLS and no SuperNode authentication (for debugging only)")
     return parser
+
+
+def deploy(args: argparse.Namespace) -> int:
+    """``fedunlearn deploy credentials|local``."""
+    import signal
+    import time
+
+    from .deploy import LocalFederation, make_credentials
+
+    if args.supernodes < 1:
+        print(f"fedunlearn: error: --supernodes = {args.supernodes}: must be at least 1", file=sys.stderr)
+        return 2
+    if args.deploy_command == "credentials":
+        if Path(args.directory).exists():
+            print(f"fedunlearn: error: directory {args.directory!r} exists; credentials are never overwritten",
+                  file=sys.stderr)
+            return 2
+        creds = make_credentials(args.directory, args.supernodes, tuple(args.host) or ("127.0.0.1", "localhost"))
+        print(f"wrote {creds.ca_cert.parent}/ (ca.crt, ca.key, server.pem, server.key) and {creds.root / 'keys'}/ "
+              f"(supernode-N, supernode-N.pub for N = 0..{args.supernodes - 1}); docs/deployment.md says where each goes")
+        return 0
+    federation = LocalFederation(Path(args.dir), args.supernodes, insecure=args.insecure)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop everything on kill as on Ctrl-C
+    try:
+        federation.start()
+        print(federation.describe(), flush=True)
+        while all(p.poll() is None for p in federation.processes.values()):
+            time.sleep(1)
+        print("a process of the federation exited; see the logs above", file=sys.stderr)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("stopping the SuperNodes and the SuperLink", flush=True)
+        federation.stop()
+    return 0
 
 
 def experiment_config(experiment: str | None, run_config: str = "", out: str | None = None) -> dict[str, Any]:
@@ -80,13 +128,16 @@ def simulate(config: dict[str, Any], verbose: bool = False, resume: str | None =
     if not verbose:
         logging.getLogger("flwr").setLevel(logging.ERROR)
         # Injected faults are expected: the progress output counts them; their tracebacks would bury it.
-        logging.getLogger("flwr").addFilter(lambda record: "injected fault" not in record.getMessage())
+        if config["fault-rate"] > 0:
+            logging.getLogger("flwr").addFilter(lambda record: not any(
+                text in record.getMessage() for text in ("injected fault", "exception was raised when processing")))
         os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")  # silences a tip; no GPUs are used
     results: dict[str, Any] = {}
     progress = ConsoleProgress()
     progress.message(
         f"{config['name']}: {config['dataset']} / {config['model']}, {config['num-clients']} clients "
-        f"({config['partitioner']}), seed {config['seed']}; starting Ray"
+        f"({config['partitioner']}), seed {config['seed']}; "
+        + (f"connecting to Ray at {config['ray-address']}" if config["ray-address"] else "starting Ray")
     )
     try:
         _run_simulation(
@@ -95,7 +146,8 @@ def simulate(config: dict[str, Any], verbose: bool = False, resume: str | None =
             num_supernodes=config["num-clients"],
             backend_config={
                 "client_resources": {"num_cpus": config["client-cpus"], "num_gpus": 0.0},
-                "init_args": {"logging_level": "info" if verbose else "error", "log_to_driver": verbose},
+                "init_args": {"logging_level": "info" if verbose else "error", "log_to_driver": verbose,
+                              **({"address": config["ray-address"]} if config["ray-address"] else {})},
             },
             verbose_logging=verbose,
         )
@@ -108,6 +160,8 @@ def simulate(config: dict[str, Any], verbose: bool = False, resume: str | None =
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "deploy":
+        return deploy(args)
     try:
         if args.resume and (args.experiment or args.run_config or args.out):
             raise ConfigError(f"--resume {args.resume!r}: resumes the run as it was configured; "

@@ -96,6 +96,8 @@ SCHEMA: dict[str, Key] = {
     "dirichlet-alpha": Key(float, 0.5, "concentration of the Dirichlet partitioner", _positive),
     "classes-per-client": Key(int, 2, "classes each client holds (pathological partitioner)", _at_least(1)),
     "fraction-train": Key(float, 1.0, "share of clients sampled in each round", _fraction_open_closed),
+    "ray-address": Key(str, "", "Ray cluster to run the simulation on (e.g. '10.0.0.5:6379' or 'auto'); empty: a "
+                                "local Ray started for the run"),
     "client-cpus": Key(float, 1.0, "CPUs Ray reserves per simulated client (fractions allowed: more clients at once)",
                        _positive),
     # Faults (docs: README, "Faults, resume and determinism").

@@ -40,6 +40,8 @@ class ConsoleProgress:
 
     def round_done(self, phase: str, server_round: int, metrics: dict) -> None:
         loss = f"train loss {metrics['train-loss']:.4f}" if "train-loss" in metrics else ""
+        if metrics.get("failures"):
+            loss += f"  ({metrics['failures']:.0f} failed)"
         if self._bar is not None:
             self._bar.update(self._task, advance=1, loss=loss)
         else:

@@ -7,6 +7,7 @@ the model subclass :class:`AccountedFedAvg` and override only what differs.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -32,6 +33,7 @@ def content_bytes(content: RecordDict) -> int:
 
 
 IDENTITY_KEYS = ("partition-id",)
+LOG = logging.getLogger("fedunlearn")
 
 
 def aggregate_train_metrics(records: list[RecordDict], weighted_by_key: str) -> MetricRecord:
@@ -54,6 +56,12 @@ def answered(replies: Iterable[Message], sent: int, required: int, what: str) ->
     """
     replies = list(replies)
     ok = [m for m in replies if not m.has_error()]
+    for m in replies:
+        if m.has_error() and "injected fault" not in m.error.reason:
+            LOG.warning("%s: node %s failed: %s", what, m.metadata.src_node_id,
+                        m.error.reason.strip().splitlines()[-1][:300])
+    if len(replies) < sent:
+        LOG.warning("%s: %d of %d clients did not answer in time", what, sent - len(replies), sent)
     if len(ok) < min(required, sent):
         errors = sorted({m.error.reason.strip().splitlines()[-1][:160] for m in replies if m.has_error()})
         raise ClientFailure(
@@ -221,6 +229,7 @@ class AccountedFedAvg(FedAvg):
             arrays, metrics = self.aggregate_models(server_round, replies)
         if metrics is not None:
             metrics["round-seconds"] = time.perf_counter() - self._round_start
+            metrics["failures"] = self._sampled - len(replies)
         if self.on_round is not None:
             self.on_round(server_round, dict(metrics or {}))
         return arrays, metrics

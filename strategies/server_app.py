@@ -15,6 +15,7 @@ from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
 from fedunlearn.checkpoint import RunCheckpoints
+from fedunlearn.config import DEFAULTS
 from fedunlearn.progress import ConsoleProgress, Progress
 from fedunlearn.report import CONFIG_FILE, new_run_dir, print_table, write_report
 
@@ -66,9 +67,16 @@ def make_server_app(
 app = ServerApp()
 
 
+def explicit_keys(run_config: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys a ``flwr run`` user set: Flower merges every default of ``[tool.flwr.app.config]`` into
+    the run config, so keys equal to their default are dropped (else the default ``forget-class``
+    would collide with a ``forget-client`` request)."""
+    return {k: v for k, v in run_config.items() if k not in DEFAULTS or v != DEFAULTS[k]}
+
+
 @app.main()
 def main(grid: Grid, context: Context) -> None:
-    config = check_experiment(dict(context.run_config))
+    config = check_experiment(explicit_keys(context.run_config))
     progress = ConsoleProgress()
     report = run_and_write(grid, config, progress)
     print_table(report)

@@ -101,7 +101,8 @@ def _stop_flower_processes(flwr_home: Path) -> None:
 def test_the_same_app_runs_with_flwr_run(tmp_path):
     flwr_home, out = tmp_path / "flwr-home", tmp_path / "run"
     bin_dir = Path(sys.executable).parent  # flwr starts flower-superlink from PATH
-    env = dict(os.environ, FLWR_HOME=str(flwr_home), PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    env = dict(os.environ, FLWR_HOME=str(flwr_home), PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+               FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION="1")  # run in this environment, no `uv sync`
     try:
         proc = subprocess.run(
             [str(bin_dir / "flwr"), "run", ".", "--stream", "--run-config", f"{SMALL} out-dir='{out}'",
