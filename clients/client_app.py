@@ -35,6 +35,10 @@ def identify(message: Message, context: Context) -> Message:
     the first timed round does not pay for the loading.
     """
     job = ClientJob.from_message(message, context, faults=False)
+    partitions = context.node_config.get("num-partitions")
+    if partitions is not None and int(partitions) != job.config["num-clients"]:
+        raise ValueError(f"node config num-partitions = {partitions} but the experiment has num-clients = "
+                         f"{job.config['num-clients']}; start every SuperNode with num-partitions = num-clients")
     job.arrays("all")
     return Message(RecordDict({"metrics": MetricRecord({"partition-id": job.partition_id})}), reply_to=message)
 

@@ -16,6 +16,8 @@ from typing import Any
 
 from .config import ConfigError, load_experiment_file, parse_run_config
 
+DEFAULT_SUITE = Path("experiments/bench/default.toml")
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fedunlearn", description="Federated unlearning simulator on Flower and Ray.")
@@ -26,6 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="output directory (default: runs/<name>-<timestamp>/)")
     run.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR (its config.json and checkpoints)")
     run.add_argument("--verbose", action="store_true", help="show Flower's and Ray's own logs")
+    bench = sub.add_parser("bench", help="run a benchmark suite: scenarios x methods x seeds, one results page")
+    bench.add_argument("suite", nargs="?", default=str(DEFAULT_SUITE), help="suite TOML file (default: %(default)s)")
+    bench.add_argument("--out", default="experiments/results", help="where benchmark.md/.json, plots/ and "
+                                                                    "cells/ go (default: %(default)s)")
+    bench.add_argument("--verbose", action="store_true", help="show Flower's and Ray's own logs")
     deploy = sub.add_parser("deploy", help="Flower deployment: credentials, or a local federation to try it")
     what = deploy.add_subparsers(dest="deploy_command", required=True)
     creds = what.add_parser("credentials", help="write a CA, a SuperLink certificate and SuperNode key pairs")
@@ -118,20 +125,10 @@ def resume_config(run_dir: str) -> dict[str, Any]:
 def simulate(config: dict[str, Any], verbose: bool = False, resume: str | None = None) -> dict[str, Any]:
     """Run a validated configuration as a Flower simulation on Ray (or continue the interrupted run in
     ``resume``); returns the report."""
-    from flwr.simulation import run_simulation as _run_simulation
-
-    from clients.client_app import app as client_app
     from strategies.server_app import make_server_app
 
     from .progress import ConsoleProgress
 
-    if not verbose:
-        logging.getLogger("flwr").setLevel(logging.ERROR)
-        # Injected faults are expected: the progress output counts them; their tracebacks would bury it.
-        if config["fault-rate"] > 0:
-            logging.getLogger("flwr").addFilter(lambda record: not any(
-                text in record.getMessage() for text in ("injected fault", "exception was raised when processing")))
-        os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")  # silences a tip; no GPUs are used
     results: dict[str, Any] = {}
     progress = ConsoleProgress()
     progress.message(
@@ -139,29 +136,94 @@ def simulate(config: dict[str, Any], verbose: bool = False, resume: str | None =
         f"({config['partitioner']}), seed {config['seed']}; "
         + (f"connecting to Ray at {config['ray-address']}" if config["ray-address"] else "starting Ray")
     )
+    _run_on_ray(make_server_app(config, progress, results, Path(resume).resolve() if resume else None), config,
+                results, verbose)
+    if "report" not in results:
+        raise RunFailed(results.get("error", "the simulation ended without a report (see the errors above)"))
+    return results["report"]
+
+
+def _run_on_ray(server_app, config: dict[str, Any], results: dict, verbose: bool) -> None:
+    """Simulate ``config['num-clients']`` clients on Ray (local, or ``ray-address``) for ``server_app``."""
+    from flwr.simulation import run_simulation
+
+    from clients.client_app import app as client_app
+
+    if not verbose:
+        logging.getLogger("flwr").setLevel(logging.ERROR)
+        if config["fault-rate"] > 0:  # expected: the progress output counts them; tracebacks would bury it
+            logging.getLogger("flwr").addFilter(lambda record: not any(
+                text in record.getMessage() for text in ("injected fault", "exception was raised when processing")))
+        os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")  # silences a tip; no GPUs are used
     try:
-        _run_simulation(
-            server_app=make_server_app(config, progress, results, Path(resume).resolve() if resume else None),
+        run_simulation(
+            server_app=server_app,
             client_app=client_app,
             num_supernodes=config["num-clients"],
             backend_config={
                 "client_resources": {"num_cpus": config["client-cpus"], "num_gpus": 0.0},
                 "init_args": {"logging_level": "info" if verbose else "error", "log_to_driver": verbose,
-                              **({"address": config["ray-address"]} if config["ray-address"] else {})},
+                              # "local": a Ray of our own even when `ray start` left a cluster address behind
+                              "address": config["ray-address"] or "local"},
             },
             verbose_logging=verbose,
         )
     except Exception as exc:  # the runtime may re-raise the ServerApp's error
         raise RunFailed(results.get("error", f"{type(exc).__name__}: {exc}")) from exc
-    if "report" not in results:
-        raise RunFailed(results.get("error", "the simulation ended without a report (see the errors above)"))
-    return results["report"]
+
+
+def run_bench(suite_path: str, out: str, verbose: bool = False) -> int:
+    """``fedunlearn bench``: validate the whole suite, compute the missing cells (one simulation per group
+    of scenarios that share their federation size and Ray settings), write the page."""
+    import platform
+    import shlex
+    from itertools import groupby
+
+    from strategies.flow import check_experiment
+    from strategies.server_app import make_matrix_app
+
+    from . import bench
+    from .progress import ConsoleProgress
+
+    try:
+        suite = bench.load_suite(suite_path, check_experiment)
+    except ConfigError as exc:
+        print(f"fedunlearn: error: {exc}", file=sys.stderr)
+        return 2
+    out_dir = Path(out)
+    all_cells = bench.cells(suite, out_dir)
+    todo = [c for c in all_cells if not c.done()]
+    progress = ConsoleProgress()
+    progress.message(f"benchmark {suite.name}: {len(suite.scenarios)} scenarios x {len(suite.seeds)} seeds = "
+                     f"{len(all_cells)} cells, {len(all_cells) - len(todo)} already computed")
+    progress.matrix_start(len(all_cells), len(all_cells) - len(todo))
+    group_of = lambda c: (c.config["num-clients"], c.config["client-cpus"], c.config["ray-address"])  # noqa: E731
+    for _, group in groupby(sorted(todo, key=group_of), key=group_of):
+        group = list(group)
+        results: dict[str, Any] = {}
+        try:
+            _run_on_ray(make_matrix_app(group, progress, results), group[0].config, results, verbose)
+        except RunFailed as exc:
+            print(f"fedunlearn: benchmark stopped: {exc}", file=sys.stderr)
+            print("fedunlearn: finished cells are kept; run the same command again to go on", file=sys.stderr)
+            return 1
+        if results.get("done") != len(group):
+            print(f"fedunlearn: benchmark stopped: {results.get('error', 'a cell did not finish')}", file=sys.stderr)
+            return 1
+    reports = {s.name: bench.scenario_report(s, [c for c in all_cells if c.scenario is s]) for s in suite.scenarios}
+    command = "fedunlearn bench " + shlex.join([suite_path, "--out", out])
+    machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}"
+    page = bench.write_page(suite, reports, out_dir, command, machine)
+    progress.message(f"results page: {page}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "deploy":
         return deploy(args)
+    if args.command == "bench":
+        return run_bench(args.suite, args.out, args.verbose)
     try:
         if args.resume and (args.experiment or args.run_config or args.out):
             raise ConfigError(f"--resume {args.resume!r}: resumes the run as it was configured; "

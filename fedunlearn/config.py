@@ -90,6 +90,8 @@ SCHEMA: dict[str, Key] = {
     "synthetic-samples": Key(int, 2000, "number of samples of the synthetic data set", _at_least(2)),
     "synthetic-classes": Key(int, 10, "number of classes of the synthetic data set", _at_least(2)),
     "synthetic-shape": Key(str, "1,8,8", "shape of one synthetic sample, channels first", _shape),
+    "class-imbalance": Key(float, 1.0, "long-tailed training classes: class 0 keeps all, the last class 1/this "
+                                       "(1: as the data set is)", _at_least(1.0)),
     # Federation.
     "num-clients": Key(int, 10, "number of (simulated) clients", _at_least(2)),
     "partitioner": Key(str, "dirichlet", "how the training data is split over clients", _one_of(PARTITIONERS)),

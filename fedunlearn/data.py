@@ -56,8 +56,34 @@ def data_key(config: Mapping[str, Any]) -> tuple:
 
 
 def load_dataset(config: Mapping[str, Any]) -> DataSet:
-    """Load the data set named by ``config['dataset']`` (cached per process)."""
-    return _load_cached(data_key(config))
+    """Load the data set named by ``config['dataset']`` (cached per process), with a long-tailed
+    training split when ``class-imbalance`` > 1."""
+    return _imbalanced(data_key(config), config.get("class-imbalance", 1.0))
+
+
+def long_tailed(y: np.ndarray, num_classes: int, ratio: float) -> np.ndarray:
+    """Sorted indices of a long-tailed subset of labels ``y`` (the GENIU setting).
+
+    Class ``c`` keeps ``round(n_c * ratio ** (-c / (num_classes - 1)))`` of its ``n_c`` samples (at least
+    one): class 0 keeps all and is the majority, the last class keeps a ``1 / ratio`` share. Which
+    samples are kept is a fixed shuffle, the same in every run.
+    """
+    rng = np.random.default_rng(DATA_SEED)
+    keep = []
+    for c in range(num_classes):
+        members = np.flatnonzero(y == c)
+        share = ratio ** (-c / max(1, num_classes - 1))
+        keep.append(rng.permutation(members)[:max(1, round(len(members) * share))] if len(members) else members)
+    return np.sort(np.concatenate(keep))
+
+
+@functools.lru_cache(maxsize=4)
+def _imbalanced(key: tuple, ratio: float) -> DataSet:
+    data = _load_cached(key)
+    if ratio <= 1.0:
+        return data
+    kept = long_tailed(data.y_train, data.num_classes, ratio)
+    return DataSet(data.name, data.x_train[kept], data.y_train[kept], data.x_test, data.y_test, data.num_classes)
 
 
 @functools.lru_cache(maxsize=4)

@@ -22,7 +22,7 @@ from .requests import DeletionRequest
 from .training import derive_seed
 
 VIEWS = ("all", "retain", "forget")
-_FEDERATION_KEYS = ("num-clients", "partitioner", "dirichlet-alpha", "classes-per-client", "seed", "forget-class",
+_FEDERATION_KEYS = ("class-imbalance", "num-clients", "partitioner", "dirichlet-alpha", "classes-per-client", "seed", "forget-class",
                     "forget-client", "forget-samples", "forget-samples-client", "forget-samples-path",
                     "backdoor-client", "backdoor-fraction", "backdoor-target")
 

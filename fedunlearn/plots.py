@@ -139,3 +139,29 @@ def write_plots(report: Mapping[str, Any], folder: Path) -> dict[str, Path]:
     if report.get("representation_map"):
         plots["Representation map"] = plot_representation_map(report, folder / "representation_map.png")
     return plots
+
+
+def write_benchmark_plot(reports: Mapping[str, Mapping[str, Any]], path: Path) -> Path:
+    """Per scenario, each method's avg_gap to the reference (left, lower is better) and speedup in client
+    trainings (right); error bars: half-width of the 95% interval over seeds."""
+    scenarios = list(reports)
+    methods = sorted({m for r in reports.values() for m in r["models"] if m not in ("original", "retrain")})
+    fig, axes = plt.subplots(1, 2, figsize=(max(9.0, 1.6 * len(scenarios) * 2), 4.2))
+    width = 0.8 / max(1, len(methods))
+    x = np.arange(len(scenarios))
+    for ax, key, label in ((axes[0], "avg_gap", "avg_gap to the reference"),
+                           (axes[1], "speedup.client_rounds", "speedup (client trainings)")):
+        for i, method in enumerate(methods):
+            means, errors = [], []
+            for s in scenarios:
+                stats = reports[s]["models"].get(method, {}).get("stats", {}).get(key) or {}
+                means.append(np.nan if stats.get("mean") is None else stats["mean"])
+                ci = stats.get("ci95")
+                errors.append(0.0 if not ci else (ci[1] - ci[0]) / 2)
+            ax.bar(x + (i - (len(methods) - 1) / 2) * width, means, width, yerr=errors, capsize=2, label=method)
+        ax.set_xticks(x, scenarios, rotation=30, ha="right")
+        ax.set_ylabel(label)
+        if key != "avg_gap":
+            ax.set_yscale("log")
+    axes[0].legend(fontsize=7, ncol=2)
+    return _save(fig, path)

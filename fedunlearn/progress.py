@@ -27,6 +27,18 @@ class ConsoleProgress:
         self._bar: RichBar | None = None
         self._task = None
         self._rounds = 0
+        self._matrix: list = []  # [label, done, total] while a benchmark matrix runs
+
+    def matrix_start(self, total: int, done: int = 0) -> None:
+        """A benchmark matrix of ``total`` cells begins (``done`` of them computed before)."""
+        self._matrix = ["matrix", done, total]
+
+    def cell_start(self, label: str) -> None:
+        self._matrix[0] = label
+        self.message(f"cell {self._matrix[1] + 1}/{self._matrix[2]}: {label}")
+
+    def cell_done(self) -> None:
+        self._matrix[1] += 1
 
     def phase_start(self, phase: str, rounds: int, done: int = 0) -> None:
         self._rounds = rounds
@@ -36,6 +48,9 @@ class ConsoleProgress:
                 TextColumn("{task.fields[loss]}"), TimeElapsedColumn(), console=self.console,
             )
             self._bar.start()
+            if self._matrix:
+                label, cells_done, total = self._matrix
+                self._bar.add_task(escape(f"cells ({label})"), total=total, completed=cells_done, loss="")
             self._task = self._bar.add_task(escape(phase), total=rounds, completed=done, loss="")
 
     def round_done(self, phase: str, server_round: int, metrics: dict) -> None:

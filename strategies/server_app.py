@@ -64,6 +64,35 @@ def make_server_app(
     return app
 
 
+def make_matrix_app(cells: list, progress: ConsoleProgress, results: dict) -> ServerApp:
+    """A ServerApp that computes benchmark ``cells`` (``fedunlearn.bench.Cell``) one after the other on the
+    same federation, storing each as it finishes (its checkpoints beside it until then)."""
+    app = ServerApp()
+
+    @app.main()
+    def main(grid: Grid, context: Context) -> None:
+        results["done"] = 0
+        try:
+            for cell in cells:
+                progress.cell_start(cell.label)
+                folder = cell.path.with_suffix("")
+                saved = folder / CONFIG_FILE
+                if saved.exists() and json.loads(saved.read_text(encoding="utf-8")) != cell.config:
+                    shutil.rmtree(folder)  # checkpoints of an earlier version of this scenario
+                folder.mkdir(parents=True, exist_ok=True)
+                saved.write_text(json.dumps(cell.config), encoding="utf-8")
+                report = run_experiment(grid, cell.config, progress, RunCheckpoints(folder))
+                cell.save(report)
+                shutil.rmtree(folder, ignore_errors=True)
+                progress.cell_done()
+                results["done"] += 1
+        except Exception as exc:
+            results["error"] = f"{type(exc).__name__}: {exc}"
+            raise
+
+    return app
+
+
 app = ServerApp()
 
 

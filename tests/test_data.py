@@ -58,3 +58,25 @@ def test_hub_dataset_offline_is_a_clear_error_not_a_hang():
         load_dataset(validate({"dataset": "mnist"}))
     assert "dataset = 'mnist'" in str(err.value) and "npz" in str(err.value)
     assert time.monotonic() - start < 60
+
+
+def test_long_tailed_keeps_a_geometric_share_per_class():
+    from fedunlearn.data import long_tailed
+
+    y = np.repeat(np.arange(3), 100)  # 100 samples of each of 3 classes
+    kept = long_tailed(y, 3, ratio=4.0)
+    assert np.bincount(y[kept]).tolist() == [100, 50, 25]  # 4 ** 0, 4 ** -0.5, 4 ** -1
+    assert np.array_equal(kept, long_tailed(y, 3, ratio=4.0)) and np.all(np.diff(kept) > 0)
+    assert np.bincount(y[long_tailed(y, 3, ratio=1000.0)]).tolist() == [100, 3, 1]  # at least one each
+
+
+def test_class_imbalance_shrinks_the_training_split_only():
+    from fedunlearn.config import validate
+    from fedunlearn.data import load_dataset
+
+    balanced = load_dataset(validate({}))
+    skewed = load_dataset(validate({"class-imbalance": 10.0}))
+    counts = np.bincount(skewed.y_train)
+    assert counts[0] == np.bincount(balanced.y_train)[0] and counts[9] <= counts[0] / 9
+    assert np.all(np.diff(counts) <= 1)  # non-increasing, up to rounding between near-equal classes
+    assert np.array_equal(skewed.y_test, balanced.y_test)

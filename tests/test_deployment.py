@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -110,7 +111,7 @@ def test_client_deletion_completes_after_the_target_supernode_is_shut_down(feder
             assert proc.poll() is None and time.monotonic() < deadline, "the run ended or stalled before unlearning"
             time.sleep(0.5)
         federation.stop_process("supernode-1")  # partition-id 1: the client to forget leaves for good
-        assert not _survivors(f"partition-id=1 num-partitions=3")
+        assert not _survivors("partition-id=1 num-partitions=3")
     finally:
         log = _finish(proc, 480)
     assert (out / "report.json").is_file(), log[-3000:]
@@ -150,6 +151,9 @@ def test_a_simulation_runs_on_an_existing_ray_cluster(tmp_path):
             head.wait()
     time.sleep(2)
     assert not _survivors(f"--gcs-address=127.0.0.1:{port}") and not _survivors(f"--port {port}")
+    current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"  # left by `ray start`: remove ours
+    if current.exists() and current.read_text().strip().endswith(f":{port}"):
+        current.unlink()
 
 
 @pytest.mark.timeout(120)
@@ -167,13 +171,18 @@ def test_deploy_local_prints_what_it_started_and_stops_everything_on_sigterm(tmp
         text = "".join(shown)
         assert "TLS and SuperNode authentication" in text and "supernode-1" in text, text
         assert f"FLWR_HOME={where / 'flwr-home'} flwr run . {FEDERATION}" in text
-        started = [int(line.split("pid")[1].split()[0]) for line in shown if " pid " in line]
+        started = [int(line.split(" pid ")[1].split()[0]) for line in shown if line.startswith("  ")
+                   and " pid " in line]
         assert len(started) == 3
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+        if proc.poll() is None:  # SIGTERM lets it stop what it started; SIGKILL would orphan those
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
     time.sleep(1)
     assert not [pid for pid in started if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
     assert not _survivors(str(where))

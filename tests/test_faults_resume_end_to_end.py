@@ -6,24 +6,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import psutil
 import pytest
 
 from fedunlearn.cli import main
 from fedunlearn.faults import fault_for
-
-SMALL = ("dataset='digits' model='mlp' num-clients=3 partitioner='iid' num-server-rounds=8 local-epochs=1 "
-         "forget-class=3 unlearn-methods='finetune' unlearn-rounds=2")
-
-
-def _numbers(tree, prefix=""):
-    if isinstance(tree, dict):
-        return {k: v for key, sub in tree.items() for k, v in _numbers(sub, f"{prefix}.{key}").items()}
-    if isinstance(tree, list):
-        return {k: v for i, sub in enumerate(tree) for k, v in _numbers(sub, f"{prefix}.{i}").items()}
-    return {prefix: tree} if isinstance(tree, (int, float)) and not isinstance(tree, bool) else {}
+from test_end_to_end import SMALL, _numbers  # a small class-deletion experiment; every number of a report
 
 
 def _comparable(report):

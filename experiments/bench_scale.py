@@ -1,0 +1,104 @@
+"""Benchmark: does a round cost what the sampled clients cost, whatever the number of clients?
+
+Runs the same experiment with 10, 100 and 1,000 simulated clients, sampling 10 clients per round
+(`fraction-train` = 10 / N), each client holding the same amount of data (synthetic, 160 training
+samples per client, so the data set itself grows with N). For each N it records, from the report,
+the round times of the original training and of the unlearning rounds of FUCRT and NoT (min / median
+/ max over rounds 2..R), FUCRT's selection round (which asks every client, as in the paper), and the
+peak resident memory of the whole process tree (Ray's workers included), sampled every 20 ms. Writes
+experiments/results/scale.md.
+
+    python experiments/bench_scale.py [--clients 10,100,1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+from bench_overhead import PeakMemory, _version  # same memory sampler and version lookup
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLED = 10
+PER_CLIENT = 200  # samples per client before the 80/20 train/test split
+
+
+def overrides(n: int) -> str:
+    return (f"dataset='synthetic' synthetic-samples={PER_CLIENT * n} model='mlp' num-clients={n} partitioner='iid' "
+            f"fraction-train={SAMPLED / n} num-server-rounds=6 local-epochs=1 forget-class=3 "
+            f"unlearn-methods='fucrt,not' unlearn-rounds=4 cache-dir=''")
+
+
+def spread(values: list[float]) -> str:
+    return f"{min(values):.3f} / {statistics.median(values):.3f} / {max(values):.3f}"
+
+
+def measure(n: int, out: Path) -> dict:
+    args = [str(Path(sys.executable).parent / "fedunlearn"), "run", "--run-config", overrides(n), "--out", str(out)]
+    print("$", " ".join(args[1:3]), f'"{args[4]}"', flush=True)
+    start = time.perf_counter()
+    with PeakMemory() as memory:
+        subprocess.run(args, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    report = json.loads((out / "report.json").read_text())
+    models = report["models"]
+
+    def rounds(model: str) -> list[float]:
+        return [h["round-seconds"] for h in models[model]["history"] if h.get("round", 0) >= 2 and "round-seconds" in h]
+
+    fucrt = models["fucrt"]
+    selection = fucrt["cost"]["seconds"] - sum(h.get("round-seconds", 0.0) for h in fucrt["history"])
+    return {"clients": n, "wall": wall, "peak_gib": memory.peak / 2**30, "original": rounds("original"),
+            "fucrt": rounds("fucrt"), "not": rounds("not"), "selection": selection,
+            "client_rounds": models["original"]["cost"]["client_rounds"],
+            "train_samples": report["data"]["train_samples"]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", default="10,100,1000")
+    counts = [int(c) for c in parser.parse_args().clients.split(",")]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in counts:
+            rows.append(measure(n, Path(tmp) / f"n{n}"))
+            r = rows[-1]
+            print(f"N={n}: original round {spread(r['original'])} s, fucrt {spread(r['fucrt'])} s, not "
+                  f"{spread(r['not'])} s, selection {r['selection']:.2f} s, peak {r['peak_gib']:.2f} GiB, "
+                  f"wall {r['wall']:.0f} s", flush=True)
+    lines = [
+        "# Scale: 10, 100 and 1,000 clients, 10 sampled per round",
+        "",
+        "Written by `python experiments/bench_scale.py`. Each client holds 200 synthetic samples (160 for training), "
+        "so the data set grows with the number of clients N; each round samples 10 clients (`fraction-train` = "
+        "10 / N). Round times are min / median / max over rounds 2 and later of one run, in seconds. Peak memory "
+        "is the summed resident memory of the whole process tree (the CLI, Ray's processes and its two workers), "
+        "sampled every 20 ms.",
+        "",
+        f"- Machine: {platform.platform()}, {psutil.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB;"
+        f" Python {platform.python_version()}, torch {_version('torch')}, flwr {_version('flwr')}, ray {_version('ray')}.",
+        f"- Command per N: `fedunlearn run --run-config \"{overrides(1000)}\"` (with N = 1000 there).",
+        "",
+        "| clients N | training samples | original round | FUCRT round | NoT round | FUCRT selection (all N clients) "
+        "| peak memory (GiB) | wall (s) |",
+        "|---|---|---|---|---|---|---|---|",
+        *(f"| {r['clients']} | {r['train_samples']} | {spread(r['original'])} | {spread(r['fucrt'])} | "
+          f"{spread(r['not'])} | {r['selection']:.2f} | {r['peak_gib']:.2f} | {r['wall']:.0f} |" for r in rows),
+        "",
+    ]
+    (ROOT / "experiments" / "results" / "scale.md").write_text("\n".join(lines), encoding="utf-8")
+    print("wrote experiments/results/scale.md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

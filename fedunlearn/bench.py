@@ -1,0 +1,198 @@
+"""``fedunlearn bench [SUITE.toml]``: a matrix of scenarios x methods x seeds, one results page.
+
+A suite file names its seeds, the keys every scenario shares (``[common]``) and the scenarios
+(``[scenario.<name>]``, each a set of experiment keys plus a ``title``). Every scenario runs all its
+methods in one experiment per seed, so they share that seed's original model and reference; a *cell*
+is one (scenario, seed) and is stored as ``cells/<scenario>/seed-<s>.json`` under the output folder. A
+rerun skips every cell already stored for the same configuration, and references come from the
+reference cache when an earlier run trained them. The page (``benchmark.md``, ``benchmark.json``,
+``plots/``) has, per scenario, every method's metrics with 95% intervals, gaps to the reference,
+verdict, cost and speedup.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .config import ConfigError, DEFAULTS
+from .report import REFERENCE, combine
+
+SUITE_FIELDS = ("name", "seeds", "common", "scenario")
+TABLE = (("forget_acc", "metrics.forget_acc"), ("retain_acc", "metrics.retain_acc"), ("test_acc", "metrics.test_acc"),
+         ("test_forget_acc", "metrics.test_forget_acc"), ("mia", "metrics.mia"),
+         ("backdoor_asr", "metrics.backdoor_asr"), ("avg_gap", "avg_gap"),
+         ("client_rounds", "cost.client_rounds"), ("seconds", "cost.seconds"),
+         ("speedup", "speedup.client_rounds"))
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    config: dict[str, Any]  # validated experiment configuration (seed set per cell)
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    seeds: tuple[int, ...]
+    scenarios: tuple[Scenario, ...]
+    path: str
+
+
+@dataclass(frozen=True)
+class Cell:
+    scenario: Scenario
+    seed: int
+    path: Path  # where the cell's result is stored
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return {**self.scenario.config, "seed": self.seed, "seeds": ""}
+
+    @property
+    def label(self) -> str:
+        return f"{self.scenario.name}, seed {self.seed}"
+
+    def done(self) -> bool:
+        """Stored, for this very configuration (a changed scenario is computed again)."""
+        if not self.path.is_file():
+            return False
+        try:
+            return json.loads(self.path.read_text(encoding="utf-8"))["config"] == self.config
+        except (ValueError, KeyError):
+            return False
+
+    def save(self, report: Mapping[str, Any]) -> None:
+        """Keep what the page needs from the cell's one-seed report, atomically."""
+        seed = str(self.seed)
+        cell = {"config": self.config, "request": report["request"], "data": report["data"],
+                "models": report["per_seed"][seed]}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cell, indent=1) + "\n", encoding="utf-8")
+        tmp.replace(self.path)
+
+    def load(self) -> dict[str, Any]:
+        return json.loads(self.path.read_text(encoding="utf-8"))
+
+
+def load_suite(path: str | Path, check: Callable[[Mapping[str, Any]], dict[str, Any]]) -> Suite:
+    """Read and validate a suite file; ``check`` validates one experiment (``check_experiment``).
+    Raises ConfigError naming the file, the scenario and the key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"suite file {str(path)!r}: no such file")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"suite file {str(path)!r}: not valid TOML ({exc})") from None
+    unknown = sorted(set(raw) - set(SUITE_FIELDS))
+    if unknown:
+        raise ConfigError(f"suite file {str(path)!r}: unknown field(s) {', '.join(unknown)}; "
+                          f"allowed: {', '.join(SUITE_FIELDS)}")
+    seeds = raw.get("seeds", [0])
+    if not (isinstance(seeds, list) and seeds and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
+                                                       for s in seeds) and len(set(seeds)) == len(seeds)):
+        raise ConfigError(f"suite file {str(path)!r}: seeds = {seeds!r}: must be a list of distinct seeds >= 0")
+    common, scenarios = raw.get("common", {}), raw.get("scenario", {})
+    if not isinstance(common, dict) or not isinstance(scenarios, dict) or not scenarios:
+        raise ConfigError(f"suite file {str(path)!r}: needs a [common] table and at least one [scenario.<name>]")
+    name = str(raw.get("name", path.stem))
+    checked = []
+    for scenario, values in scenarios.items():
+        values = dict(values)
+        title = str(values.pop("title", scenario))
+        for key in ("seed", "seeds", "name", "out-dir"):
+            if key in values or key in common:
+                raise ConfigError(f"suite file {str(path)!r}: scenario {scenario!r}: {key} is set by the suite")
+        try:
+            config = check({**common, **values, "name": f"{name}-{scenario}"})
+        except ConfigError as exc:
+            raise ConfigError(f"suite file {str(path)!r}: scenario {scenario!r}: {exc}") from None
+        checked.append(Scenario(scenario, title, config))
+    return Suite(name, tuple(seeds), tuple(checked), str(path))
+
+
+def cells(suite: Suite, out: Path) -> list[Cell]:
+    return [Cell(s, seed, out / "cells" / s.name / f"seed-{seed}.json") for s in suite.scenarios for seed in suite.seeds]
+
+
+def scenario_report(scenario: Scenario, done: list[Cell]) -> dict[str, Any]:
+    """The scenario's report over its seeds: means, intervals and verdicts as in ``fedunlearn run``."""
+    stored = [c.load() for c in done]
+    per_seed = {c.seed: s["models"] for c, s in zip(done, stored)}
+    config = {**scenario.config, "seeds": ",".join(str(c.seed) for c in done)}
+    report = combine(config, stored[0]["request"], per_seed, stored[0]["data"])
+    report["title"] = scenario.title
+    return report
+
+
+def _stat(entry: Mapping[str, Any], key: str) -> str:
+    stats = entry["stats"].get(key)
+    if not stats or stats.get("mean") is None:
+        return "-"
+    mean = stats["mean"]
+    text = (f"{mean:.0f}" if key == "cost.client_rounds" else f"{mean:.1f}" if key == "cost.seconds"
+            else f"{mean:.1f}x" if key.startswith("speedup") else f"{mean:.3f}")
+    if stats.get("ci95") and key.startswith(("metrics.", "avg_gap")):
+        text += f" ±{(stats['ci95'][1] - stats['ci95'][0]) / 2:.3f}"
+    gap = entry["stats"].get(f"gap.{key.split('.', 1)[1]}") if key.startswith("metrics.") else None
+    if gap and gap.get("mean") is not None:
+        text += f" ({gap['mean']:+.3f})"
+    return text
+
+
+def scenario_table(report: Mapping[str, Any]) -> list[str]:
+    models = report["models"]
+    columns = [(c, k) for c, k in TABLE if any((e["stats"].get(k) or {}).get("mean") is not None for e in models.values())]
+    lines = ["| model | " + " | ".join(c for c, _ in columns) + " | verdict |", "|---|" + "---|" * (len(columns) + 1)]
+    for name, entry in models.items():
+        verdict = entry["verdict"]["overall"].split(" (")[0]
+        lines.append(f"| {name} | " + " | ".join(_stat(entry, k) for _, k in columns) + f" | {verdict} |")
+    return lines
+
+
+def write_page(suite: Suite, reports: Mapping[str, dict], out: Path, command: str, machine: str) -> Path:
+    """``benchmark.md``, ``benchmark.json`` and ``plots/`` in ``out``."""
+    from .plots import write_benchmark_plot
+
+    out.mkdir(parents=True, exist_ok=True)
+    slim = {name: {k: v for k, v in r.items() if k != "per_seed"} for name, r in reports.items()}
+    (out / "benchmark.json").write_text(json.dumps({"suite": suite.name, "seeds": list(suite.seeds),
+                                                    "command": command, "machine": machine, "scenarios": slim},
+                                                   indent=1) + "\n", encoding="utf-8")
+    plot = write_benchmark_plot(reports, out / "plots" / "avg_gap_and_speedup.png")
+    lines = [
+        f"# Benchmark: {suite.name}",
+        "",
+        f"Suite `{suite.path}`, seeds {', '.join(map(str, suite.seeds))}: means over seeds, ± half-width of the 95% "
+        "t-interval, in brackets the gap to the reference (`retrain`, FedAvg from scratch without the deleted data; "
+        "the goal is a gap of 0). `avg_gap` = mean |gap| over forget_acc, retain_acc, test_acc and mia; "
+        "`speedup` = the reference's client trainings / the method's; `seconds` is wall time of the phase. "
+        f"The verdict is the equivalence test of `fedunlearn run` (tolerance "
+        f"{suite.scenarios[0].config['verdict-tolerance']}).",
+        "",
+        f"Command: `{command}`. Machine: {machine}.",
+        "",
+        f"![avg_gap and speedup per scenario]({plot.relative_to(out)})",
+        "",
+    ]
+    for scenario in suite.scenarios:
+        report = reports[scenario.name]
+        changed = {k: v for k, v in scenario.config.items() if k not in ("name",) and DEFAULTS.get(k) != v}
+        lines += [f"## {scenario.title} (`{scenario.name}`)", "",
+                  "Keys different from the defaults: " + ", ".join(f"`{k} = {json.dumps(v)}`" for k, v in
+                                                                   changed.items()) + ".", "",
+                  *scenario_table(report), ""]
+        cached = [s for s, d in (report["models"][REFERENCE].get("details") or {}).items()
+                  if (d or {}).get("cache") == "reused"]
+        if cached:
+            lines += [f"Reference of seed(s) {', '.join(cached)} reused from the cache.", ""]
+    (out / "benchmark.md").write_text("\n".join(lines), encoding="utf-8")
+    return out / "benchmark.md"

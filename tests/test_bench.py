@@ -1,0 +1,82 @@
+"""`fedunlearn bench`: suite validation, the matrix run through Ray, the page, and reruns that skip."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fedunlearn.cli import main
+
+SUITE = """
+name = "tiny"
+seeds = [0, 1]
+
+[common]
+dataset = "digits"
+model = "mlp"
+num-clients = 3
+partitioner = "iid"
+num-server-rounds = 3
+local-epochs = 1
+unlearn-rounds = 1
+cache-dir = "{cache}"
+
+[scenario.class]
+title = "Class deletion"
+forget-class = 3
+unlearn-methods = "finetune,not"
+
+[scenario.client]
+title = "Client deletion"
+forget-class = -1
+forget-client = 1
+unlearn-methods = "finetune"
+"""
+
+
+def _suite(tmp_path: Path, text: str = SUITE) -> Path:
+    path = tmp_path / "suite.toml"
+    path.write_text(text.format(cache=tmp_path / "cache"))
+    return path
+
+
+def test_a_bad_scenario_is_refused_before_anything_runs(tmp_path, capsys):
+    bad = _suite(tmp_path, SUITE.replace('unlearn-methods = "finetune"\n', 'unlearn-methods = "fucrt"\n'))
+    assert main(["bench", str(bad), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "scenario 'client'" in err and "does not support client requests" in err
+    assert not (tmp_path / "out").exists()
+    seeds = _suite(tmp_path, SUITE.replace("seeds = [0, 1]", "seeds = [0, 0]"))
+    assert main(["bench", str(seeds), "--out", str(tmp_path / "out")]) == 2
+    assert "must be a list of distinct seeds" in capsys.readouterr().err
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(400)
+def test_the_matrix_runs_writes_one_page_and_a_rerun_skips_computed_cells(tmp_path, capsys):
+    suite, out = _suite(tmp_path), tmp_path / "out"
+    assert main(["bench", str(suite), "--out", str(out)]) == 0
+    page = (out / "benchmark.md").read_text()
+    results = json.loads((out / "benchmark.json").read_text())
+    assert "## Class deletion (`class`)" in page and "## Client deletion (`client`)" in page
+    assert (out / "plots" / "avg_gap_and_speedup.png").stat().st_size > 1000
+    class_report = results["scenarios"]["class"]
+    assert set(class_report["models"]) == {"original", "retrain", "finetune", "not"}
+    assert class_report["seeds"] == [0, 1] and class_report["models"]["not"]["stats"]["metrics.forget_acc"]["n"] == 2
+    assert results["scenarios"]["client"]["request"] == {"kind": "client", "forget_client": 1}
+    assert results["scenarios"]["client"]["models"]["retrain"]["cost"]["client_rounds"] == 6  # 3 rounds x 2 clients
+    assert sorted(p.name for p in (out / "cells" / "class").iterdir()) == ["seed-0.json", "seed-1.json"]
+
+    capsys.readouterr()
+    assert main(["bench", str(suite), "--out", str(out)]) == 0  # nothing to compute: no Ray start
+    assert "4 cells, 4 already computed" in capsys.readouterr().err
+    again = json.loads((out / "benchmark.json").read_text())
+    assert again["scenarios"]["class"]["models"]["not"]["metrics"] == class_report["models"]["not"]["metrics"]
+
+    changed = _suite(tmp_path, SUITE.replace('unlearn-methods = "finetune"\n', 'unlearn-methods = "finetune,not"\n'))
+    capsys.readouterr()
+    assert main(["bench", str(changed), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "4 cells, 2 already computed" in err and "cell 3/4: client, seed 0" in err
+    assert "retrain: reused from the cache" in err  # the client scenario's references were trained before
+    assert "not" in json.loads((out / "benchmark.json").read_text())["scenarios"]["client"]["models"]
