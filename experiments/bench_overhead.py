@@ -107,14 +107,15 @@ def flower_on_ray(config: dict) -> tuple[dict, list[float], float]:
     @server_app.main()
     def main(grid, context):
         federation = Federation.from_config(config)
-        clients = identify_clients(grid, wait_for_clients(grid, config["num-clients"]))
+        clients = identify_clients(grid, wait_for_clients(grid, config["num-clients"]), config)
         session = FederatedSession(grid, config, SilentProgress(), clients)
         out["result"] = session.run_phase(PHASE, initial_model(config, federation), config["num-server-rounds"], "all")
 
     start = time.perf_counter()
     run_simulation(server_app=server_app, client_app=client_app, num_supernodes=config["num-clients"],
                    backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-                                   "init_args": {"logging_level": "error", "log_to_driver": False}})
+                                   "init_args": {"logging_level": "error", "log_to_driver": False,
+                                                 "address": "local"}})
     wall = time.perf_counter() - start
     result = out["result"]
     return result.arrays.to_torch_state_dict(), [h["round-seconds"] for h in result.history], wall

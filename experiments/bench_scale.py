@@ -32,8 +32,9 @@ SAMPLED = 10
 PER_CLIENT = 200  # samples per client before the 80/20 train/test split
 
 
-def overrides(n: int) -> str:
-    return (f"dataset='synthetic' synthetic-samples={PER_CLIENT * n} model='mlp' num-clients={n} partitioner='iid' "
+def overrides(n: int, samples: int | None = None) -> str:
+    return (f"dataset='synthetic' synthetic-samples={samples or PER_CLIENT * n} model='mlp' num-clients={n} "
+            f"partitioner='iid' "
             f"fraction-train={SAMPLED / n} num-server-rounds=6 local-epochs=1 forget-class=3 "
             f"unlearn-methods='fucrt,not' unlearn-rounds=4 cache-dir=''")
 
@@ -42,9 +43,10 @@ def spread(values: list[float]) -> str:
     return f"{min(values):.3f} / {statistics.median(values):.3f} / {max(values):.3f}"
 
 
-def measure(n: int, out: Path) -> dict:
-    args = [str(Path(sys.executable).parent / "fedunlearn"), "run", "--run-config", overrides(n), "--out", str(out)]
-    print("$", " ".join(args[1:3]), f'"{args[4]}"', flush=True)
+def measure(n: int, out: Path, samples: int | None = None) -> dict:
+    args = [str(Path(sys.executable).parent / "fedunlearn"), "run", "--run-config", overrides(n, samples), "--out",
+            str(out)]
+    print("$ fedunlearn run --run-config", f'"{args[3]}"', flush=True)
     start = time.perf_counter()
     with PeakMemory() as memory:
         subprocess.run(args, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
@@ -68,9 +70,10 @@ def main() -> int:
     parser.add_argument("--clients", default="10,100,1000")
     counts = [int(c) for c in parser.parse_args().clients.split(",")]
     rows = []
+    runs = [(n, None) for n in counts] + [(min(counts), PER_CLIENT * max(counts))]  # control: all data, few clients
     with tempfile.TemporaryDirectory() as tmp:
-        for n in counts:
-            rows.append(measure(n, Path(tmp) / f"n{n}"))
+        for n, samples in runs:
+            rows.append(measure(n, Path(tmp) / f"n{n}-{samples}", samples))
             r = rows[-1]
             print(f"N={n}: original round {spread(r['original'])} s, fucrt {spread(r['fucrt'])} s, not "
                   f"{spread(r['not'])} s, selection {r['selection']:.2f} s, peak {r['peak_gib']:.2f} GiB, "
@@ -80,9 +83,11 @@ def main() -> int:
         "",
         "Written by `python experiments/bench_scale.py`. Each client holds 200 synthetic samples (160 for training), "
         "so the data set grows with the number of clients N; each round samples 10 clients (`fraction-train` = "
-        "10 / N). Round times are min / median / max over rounds 2 and later of one run, in seconds. Peak memory "
-        "is the summed resident memory of the whole process tree (the CLI, Ray's processes and its two workers), "
-        "sampled every 20 ms.",
+        "10 / N). The last row is a control: the data set of the largest N held by the smallest number of clients, "
+        "so that what grows with the data and what grows with the clients can be told apart. Round times are min / "
+        "median / max over rounds 2 and later of one run, in seconds. Peak memory is the summed resident memory of "
+        "the whole process tree (the CLI, Ray's processes and its two workers), sampled every 20 ms. The evaluator "
+        "scores every model on the whole training set, so its time and memory grow with the data.",
         "",
         f"- Machine: {platform.platform()}, {psutil.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB;"
         f" Python {platform.python_version()}, torch {_version('torch')}, flwr {_version('flwr')}, ray {_version('ray')}.",

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .config import ConfigError, DEFAULTS
+from .config import DEFAULTS, ConfigError, _safe_name
 from .report import REFERENCE, combine
 
 SUITE_FIELDS = ("name", "seeds", "common", "scenario")
@@ -106,6 +106,9 @@ def load_suite(path: str | Path, check: Callable[[Mapping[str, Any]], dict[str, 
     name = str(raw.get("name", path.stem))
     checked = []
     for scenario, values in scenarios.items():
+        if _safe_name(scenario) or not isinstance(values, dict):  # names become folders: no '/', no '..'
+            raise ConfigError(f"suite file {str(path)!r}: scenario {scenario!r}: must be a table named with "
+                              f"{_safe_name(scenario) or 'a safe name'}")
         values = dict(values)
         title = str(values.pop("title", scenario))
         for key in ("seed", "seeds", "name", "out-dir"):

@@ -146,7 +146,7 @@ def write_benchmark_plot(reports: Mapping[str, Mapping[str, Any]], path: Path) -
     trainings (right); error bars: half-width of the 95% interval over seeds."""
     scenarios = list(reports)
     methods = sorted({m for r in reports.values() for m in r["models"] if m not in ("original", "retrain")})
-    fig, axes = plt.subplots(1, 2, figsize=(max(9.0, 1.6 * len(scenarios) * 2), 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(max(9.0, 1.2 * len(scenarios) * 2), 4.2))
     width = 0.8 / max(1, len(methods))
     x = np.arange(len(scenarios))
     for ax, key, label in ((axes[0], "avg_gap", "avg_gap to the reference"),
@@ -161,7 +161,6 @@ def write_benchmark_plot(reports: Mapping[str, Mapping[str, Any]], path: Path) -
             ax.bar(x + (i - (len(methods) - 1) / 2) * width, means, width, yerr=errors, capsize=2, label=method)
         ax.set_xticks(x, scenarios, rotation=30, ha="right")
         ax.set_ylabel(label)
-        if key != "avg_gap":
-            ax.set_yscale("log")
+        ax.set_ylim(bottom=0)
     axes[0].legend(fontsize=7, ncol=2)
     return _save(fig, path)

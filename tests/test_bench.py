@@ -49,6 +49,10 @@ def test_a_bad_scenario_is_refused_before_anything_runs(tmp_path, capsys):
     seeds = _suite(tmp_path, SUITE.replace("seeds = [0, 1]", "seeds = [0, 0]"))
     assert main(["bench", str(seeds), "--out", str(tmp_path / "out")]) == 2
     assert "must be a list of distinct seeds" in capsys.readouterr().err
+    escape = _suite(tmp_path, SUITE.replace("[scenario.client]", '[scenario."../../escaped"]'))
+    assert main(["bench", str(escape), "--out", str(tmp_path / "out")]) == 2
+    assert "scenario '../../escaped': must be a table named with a name of letters" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() and not (tmp_path.parent / "escaped").exists()
 
 
 @pytest.mark.e2e
