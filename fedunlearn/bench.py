@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .config import DEFAULTS, ConfigError, _safe_name
+from .config import DEFAULTS, ConfigError, _safe_name, read_toml
 from .report import REFERENCE, combine
 
 SUITE_FIELDS = ("name", "seeds", "common", "scenario")
@@ -86,12 +85,7 @@ def load_suite(path: str | Path, check: Callable[[Mapping[str, Any]], dict[str, 
     """Read and validate a suite file; ``check`` validates one experiment (``check_experiment``).
     Raises ConfigError naming the file, the scenario and the key."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"suite file {str(path)!r}: no such file")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"suite file {str(path)!r}: not valid TOML ({exc})") from None
+    raw = read_toml(path, "suite file")
     unknown = sorted(set(raw) - set(SUITE_FIELDS))
     if unknown:
         raise ConfigError(f"suite file {str(path)!r}: unknown field(s) {', '.join(unknown)}; "

@@ -334,15 +334,21 @@ def request_kind(config: Mapping[str, Any]) -> str:
     return "class"
 
 
+def read_toml(path: str | Path, what: str) -> dict[str, Any]:
+    """The tables of a TOML file; a missing or malformed file is a ConfigError naming ``what`` it is."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} {str(path)!r}: no such file")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{what} {str(path)!r}: not valid TOML ({exc})") from None
+
+
 def load_experiment_file(path: str | Path) -> dict[str, Any]:
     """Read the keys of an experiment TOML file (flat ``key = value`` pairs)."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"experiment file {str(path)!r}: no such file")
-    try:
-        values = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"experiment file {str(path)!r}: not valid TOML ({exc})") from None
+    values = read_toml(path, "experiment file")
     for name, value in values.items():
         if isinstance(value, dict):
             raise ConfigError(f"{name}: tables are not allowed in an experiment file; use flat 'key = value' pairs")
