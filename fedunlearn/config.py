@@ -105,6 +105,8 @@ SCHEMA: dict[str, Key] = {
     # Faults (docs: README, "Faults, resume and determinism").
     "min-clients": Key(int, 1, "fewest clients that must answer a round; fewer stops the run with an error",
                        _at_least(1)),
+    "round-retries": Key(int, 1, "times a round asks its failed clients again before going on without them",
+                         _at_least(0)),
     "round-timeout": Key(float, 600.0, "seconds the server waits for a round's replies; later ones count as failures",
                          _positive),
     "fault-rate": Key(float, 0.0, "simulated faults: chance that a sampled client fails (raises or hangs) in a round",

@@ -11,7 +11,8 @@ class Cost:
 
     ``client_rounds`` counts client trainings (one client doing its local work in one round);
     ``bytes_down``/``bytes_up`` count the model payload (array bytes) sent to and received from clients;
-    ``failures`` counts clients asked that did not answer (an error, or too late).
+    ``failures`` counts clients left out of a round (an error or no answer, after any retries);
+    ``retries`` counts requests sent again to clients that had failed (also in ``client_rounds``).
     """
 
     rounds: int = 0
@@ -20,6 +21,7 @@ class Cost:
     bytes_up: int = 0
     seconds: float = 0.0
     failures: int = 0
+    retries: int = 0
 
     def add(self, other: "Cost") -> "Cost":
         return Cost(**{k: getattr(self, k) + getattr(other, k) for k in asdict(self)})

@@ -216,15 +216,17 @@ def markdown(report: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
         "",
         "## Cost (mean over seeds)",
         "",
-        "| model | rounds | client_rounds | failures | bytes_down | bytes_up | seconds | speedup (seconds) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | rounds | client_rounds | failures | retries | bytes_down | bytes_up | seconds | speedup (seconds) |",
+        "|---|---|---|---|---|---|---|---|---|",
         *(f"| {name} | {c['rounds']:.0f} | {c['client_rounds']:.0f} | {c.get('failures', 0):.0f} | "
+          f"{c.get('retries', 0):.0f} | "
           f"{c['bytes_down']:.0f} | {c['bytes_up']:.0f} | {c['seconds']:.2f} | "
           f"{_fmt(e.get('speedup', {}).get('seconds'), 2)} |"
           for name, e, c in ((n, e, e["cost"]) for n, e in models.items())),
         "",
-        "`failures`: clients asked that did not answer (an error, or later than `round-timeout`); the rounds "
-        "went on with the others. " + _cache_note(models.get(REFERENCE, {})),
+        "`failures`: clients left out of a round (an error, or no answer within `round-timeout`, also after "
+        "`round-retries` more asks); the rounds went on with the others. `retries`: requests sent again to "
+        "clients that had failed (counted in client_rounds too). " + _cache_note(models.get(REFERENCE, {})),
         "",
         "## Plots",
         "",

@@ -100,6 +100,8 @@ class AccountedFedAvg(FedAvg):
         Objects whose ``record(server_round, sent_arrays, replies)`` sees every round (FedEraser's store).
     min_clients
         Fewest answers a round needs; failed clients are counted in ``cost.failures`` and left out.
+    retries
+        Times a round asks its failed clients again before going on without them (``cost.retries``).
     """
 
     def __init__(
@@ -113,6 +115,7 @@ class AccountedFedAvg(FedAvg):
         keep_client: int | None = None,
         recorders: tuple = (),
         min_clients: int = 1,
+        retries: int = 0,
     ) -> None:
         super().__init__(
             fraction_train=fraction_train,
@@ -128,6 +131,7 @@ class AccountedFedAvg(FedAvg):
         self.keep_client = keep_client
         self.recorders = recorders
         self.min_clients = min_clients
+        self.retries = retries
         self.kept: dict = {}
         self.sent: ArrayRecord | None = None
         self.cost = Cost()
@@ -161,8 +165,9 @@ class AccountedFedAvg(FedAvg):
         if evaluate_fn is not None and first_round == 1 and (metrics := evaluate_fn(0, arrays)) is not None:
             result.evaluate_metrics_serverapp[0] = metrics
         for server_round in range(first_round, num_rounds + 1):
-            messages = self.configure_train(server_round, arrays, train_config, grid)
-            new_arrays, metrics = self.aggregate_train(server_round, grid.send_and_receive(messages, timeout=timeout))
+            messages = list(self.configure_train(server_round, arrays, train_config, grid))
+            replies = self.ask(grid, messages, timeout)
+            new_arrays, metrics = self.aggregate_train(server_round, replies)
             if new_arrays is not None:
                 arrays = result.arrays = new_arrays
             if metrics is not None:
@@ -172,6 +177,34 @@ class AccountedFedAvg(FedAvg):
             if on_round_end is not None:
                 on_round_end(server_round, arrays, result)
         return result
+
+    def ask(self, grid: Grid, messages: list[Message], timeout: float) -> list[Message]:
+        """Send a round's messages; clients that fail (an error, or no answer by the deadline) are asked
+        again, up to ``retries`` times, before the round goes on without them. Returns each client's last
+        reply (failed clients that never answered have none)."""
+        last = {m.metadata.src_node_id: m for m in grid.send_and_receive(messages, timeout=timeout)}
+        for attempt in range(1, self.retries + 1):
+            failed = [m for m in messages if m.metadata.dst_node_id not in last
+                      or last[m.metadata.dst_node_id].has_error()]
+            if not failed:
+                break
+            again = [self._again(m, attempt, timeout) for m in failed]
+            self.cost.retries += len(again)
+            self.cost.client_rounds += len(again)
+            self.cost.bytes_down += sum(content_bytes(m.content) for m in again)
+            last.update({m.metadata.src_node_id: m for m in grid.send_and_receive(again, timeout=timeout)})
+        return list(last.values())
+
+    @staticmethod
+    def _again(message: Message, attempt: int, timeout: float) -> Message:
+        """The same request for another attempt: its own deadline, and ``attempt`` for the fault draw."""
+        records = dict(message.content.items())
+        config = ConfigRecord(dict(records["config"]))
+        config["attempt"] = attempt
+        config["round-deadline"] = time.time() + timeout
+        records["config"] = config
+        return Message(content=RecordDict(records), message_type=message.metadata.message_type,
+                       dst_node_id=message.metadata.dst_node_id)
 
     def state(self) -> dict:
         """What a resumed phase needs besides the model (tensors and plain values): see :meth:`load_state`."""

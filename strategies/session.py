@@ -75,6 +75,7 @@ class FederatedSession:
             "on_round": lambda rnd, metrics: self.progress.round_done(phase, rnd, metrics),
             "exclude": self.absent_nodes(view),
             "min_clients": self.config["min-clients"],
+            "retries": self.config["round-retries"],
         }
 
     def strategy(self, phase: str, view: str, action: str = "default", **kwargs: Any) -> AccountedFedAvg:

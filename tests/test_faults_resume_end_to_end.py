@@ -32,21 +32,28 @@ FAULTY = ("dataset='digits' model='mlp' num-clients=4 partitioner='iid' num-serv
 def test_failed_clients_are_left_out_and_counted_per_phase_and_min_clients_stops_the_run(tmp_path, capsys):
     config = {"fault-rate": 0.25, "seed": 13}
     plan = {"original": [("train", r) for r in range(1, 5)], "retrain": [("train", r) for r in range(1, 5)],
-            "finetune": [("train", r) for r in range(1, 3)],
-            "fucrt": [("query.fucrt_select", 0)] + [("train.fucrt", r) for r in range(1, 3)]}
-    expected = {phase: sum(fault_for({**config, "phase": phase, "server-round": r}, c, kind) is not None
-                           for kind, r in steps for c in range(4)) for phase, steps in plan.items()}
-    assert all(n > 0 for n in expected.values())  # every phase sees failures with this seed
+            "finetune": [("train", r) for r in range(1, 3)], "fucrt": [("train.fucrt", r) for r in range(1, 3)]}
+
+    def fails(phase, kind, r, c, attempt=0):
+        return fault_for({**config, "phase": phase, "server-round": r, "attempt": attempt}, c, kind) is not None
+
+    # A round asks a failed client once more (round-retries = 1); it is left out if that fails too.
+    retried = {p: sum(fails(p, k, r, c) for k, r in steps for c in range(4)) for p, steps in plan.items()}
+    expected = {p: sum(fails(p, k, r, c) and fails(p, k, r, c, 1) for k, r in steps for c in range(4))
+                for p, steps in plan.items()}
+    expected["fucrt"] += sum(fails("fucrt", "query.fucrt_select", 0, c) for c in range(4))  # selection: no retry
+    assert all(n > 0 for n in retried.values()) and sum(expected.values()) > 0
     assert main(["run", "--run-config", FAULTY, "--out", str(tmp_path / "faulty")]) == 0
     report = json.loads((tmp_path / "faulty" / "report.json").read_text())
-    for phase, failures in expected.items():
+    for phase in plan:
         cost = report["models"][phase]["cost"]
-        assert cost["failures"] == failures, phase
+        assert (cost["failures"], cost["retries"]) == (expected[phase], retried[phase]), phase
     assert report["models"]["original"]["metrics"]["test_acc"] > 0.7  # it still learned
-    assert "| failures |" in (tmp_path / "faulty" / "report.md").read_text()
+    assert "| failures | retries |" in (tmp_path / "faulty" / "report.md").read_text()
 
     capsys.readouterr()
-    assert main(["run", "--run-config", f"{FAULTY} min-clients=4", "--out", str(tmp_path / "strict")]) == 1
+    strict = f"{FAULTY} min-clients=4 round-retries=0"
+    assert main(["run", "--run-config", strict, "--out", str(tmp_path / "strict")]) == 1
     err = capsys.readouterr().err
     assert "fedunlearn: run failed: ClientFailure: original, round" in err and "fewer than min-clients = 4" in err
     assert not (tmp_path / "strict" / "report.json").exists()

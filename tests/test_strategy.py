@@ -120,3 +120,38 @@ def test_a_phase_resumed_after_round_k_ends_where_an_uninterrupted_one_ends():
     assert np.array_equal(resumed.arrays["w"].numpy(), whole.arrays["w"].numpy())
     assert not np.array_equal(whole.arrays["w"].numpy(), saved_arrays["w"].numpy())
     assert sorted(resumed.train_metrics_clientapp) == [1, 2, 3, 4, 5]
+
+
+class FlakyGrid(TrainingGrid):
+    """Node 6 fails its first attempt (an error), node 7 never answers, the others answer."""
+
+    def __init__(self, nodes):
+        super().__init__(nodes)
+        self.asked = []
+
+    def send_and_receive(self, messages, timeout):
+        from flwr.app import Error
+
+        messages = list(messages)
+        self.asked.append(sorted((m.metadata.dst_node_id, m.content["config"].get("attempt", 0)) for m in messages))
+        good = [m for m in messages if m.metadata.dst_node_id not in (6, 7)
+                or (m.metadata.dst_node_id == 6 and m.content["config"].get("attempt", 0) == 1)]
+        replies = super().send_and_receive(good, timeout)
+        errors = [Message(Error(code=0, reason="flaky"), reply_to=m) for m in messages
+                  if m.metadata.dst_node_id == 6 and m.content["config"].get("attempt", 0) == 0]
+        return replies + errors
+
+
+def test_failed_clients_are_asked_again_before_the_round_goes_on_without_them():
+    arrays = ArrayRecord({"w": Array(np.zeros(2, np.float32))})
+    grid = FlakyGrid([5, 6, 7, 8])
+    strategy = AccountedFedAvg(phase="p", seed=0, retries=1)
+    result = strategy.start(grid, arrays, num_rounds=1, timeout=1, train_config=ConfigRecord())
+    assert grid.asked == [[(5, 0), (6, 0), (7, 0), (8, 0)], [(6, 1), (7, 1)]]  # the two failed ones, once more
+    assert strategy.cost.retries == 2 and strategy.cost.client_rounds == 6 and strategy.cost.failures == 1
+    # Nodes 5, 6 (on its retry) and 8 are averaged: 0 * 0.5 + (pid + 1) for pids 0, 1, 3.
+    assert np.allclose(result.arrays["w"].numpy(), (1 + 2 + 4) / 3)
+    without = AccountedFedAvg(phase="p", seed=0, retries=0)
+    grid = FlakyGrid([5, 6, 7, 8])
+    without.start(grid, arrays, num_rounds=1, timeout=1, train_config=ConfigRecord())
+    assert len(grid.asked) == 1 and without.cost.failures == 2 and without.cost.retries == 0
