@@ -254,9 +254,9 @@ class LocalFederation:
         lines += [
             f"SuperLink at {self.address}; credentials in {self.credentials.root}" if not self.insecure
             else f"SuperLink at {self.address}",
-            "submit an experiment from the repository root with:",
-            f"  FLWR_HOME={self.flwr_home} flwr run . {FEDERATION} --stream --run-config experiments/default.toml "
-            f"--run-config \"num-clients={self.supernodes}\"",
+            "submit an experiment from the repository root with (a short one here; any keys, num-clients = SuperNodes):",
+            f"  FLWR_HOME={self.flwr_home} flwr run . {FEDERATION} --stream --run-config "
+            f"\"num-clients={self.supernodes} num-server-rounds=3 unlearn-rounds=1\"",
             "stop everything with Ctrl-C here (or: kill -TERM -PGID for each pid above)",
         ]
         return "\n".join(lines)
