@@ -65,7 +65,7 @@ def main() -> int:
         "(accuracies, `mia`, `mia_auc`, `mia_nn`, `backdoor_asr`, KL and CKA to the reference, representation "
         "map), given the reference's outputs, which are computed once per seed.",
         "",
-        f"- Command: `python experiments/bench_evaluator.py --experiment {Path(args.experiment).relative_to(ROOT)}"
+        f"- Command: `python experiments/bench_evaluator.py --experiment {Path(args.experiment).resolve().relative_to(ROOT)}"
         f" --repeats {args.repeats}" + (f" --run-config \"{args.run_config}\"" if args.run_config else "") + "`",
         f"- Config: dataset {config['dataset']}, model {config['model']}, {config['num-clients']} clients, "
         f"forget-class {config['forget-class']}, backdoor-client {config['backdoor-client']}, seed {config['seed']}",
