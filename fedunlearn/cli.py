@@ -143,6 +143,10 @@ def simulate(config: dict[str, Any], verbose: bool = False, resume: str | None =
     return results["report"]
 
 
+def _hide_injected_faults(record: logging.LogRecord) -> bool:
+    return not any(text in record.getMessage() for text in ("injected fault", "exception was raised when processing"))
+
+
 def _run_on_ray(server_app, config: dict[str, Any], results: dict, verbose: bool) -> None:
     """Simulate ``config['num-clients']`` clients on Ray (local, or ``ray-address``) for ``server_app``."""
     from flwr.simulation import run_simulation
@@ -152,8 +156,9 @@ def _run_on_ray(server_app, config: dict[str, Any], results: dict, verbose: bool
     if not verbose:
         logging.getLogger("flwr").setLevel(logging.ERROR)
         if config["fault-rate"] > 0:  # expected: the progress output counts them; tracebacks would bury it
-            logging.getLogger("flwr").addFilter(lambda record: not any(
-                text in record.getMessage() for text in ("injected fault", "exception was raised when processing")))
+            flwr_log = logging.getLogger("flwr")
+            if _hide_injected_faults not in flwr_log.filters:  # once, however many simulations run
+                flwr_log.addFilter(_hide_injected_faults)
         os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")  # silences a tip; no GPUs are used
     try:
         run_simulation(

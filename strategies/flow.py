@@ -144,28 +144,35 @@ def run_seed(
         folder = checkpoints.seed_dir(seed) / f"recorder-{safe_name(label)}" if checkpoints is not None else None
         if (recorder := method.recorder(method_config, folder)) is not None:
             recorders[label] = recorder
-    # Under client and sample requests the target's last local model is kept (gradient ascent needs it).
-    phases = {"original": phase("original", lambda: session.run_phase(
-        "original", initial, rounds, view="all", keep_client=federation.target_client,
-        recorders=tuple(recorders.values())))}
-    phases["original"].kept["recorders"] = recorders
-    phases[REFERENCE] = phase(REFERENCE, lambda: train_reference(session, initial))
-    for label, method, method_config in variants:
-        method_session = FederatedSession(grid, method_config, progress, clients, checkpoints)
-        method_session.round_evaluator = evaluator.round_metrics
-        phases[label] = phase(label, lambda: method(method_config, label).unlearn(method_session, phases["original"]))
+    try:
+        # Under client and sample requests the target's last local model is kept (gradient ascent needs it).
+        phases = {"original": phase("original", lambda: session.run_phase(
+            "original", initial, rounds, view="all", keep_client=federation.target_client,
+            recorders=tuple(recorders.values())))}
+        phases["original"].kept["recorders"] = recorders
+        phases[REFERENCE] = phase(REFERENCE, lambda: train_reference(session, initial))
+        for label, method, method_config in variants:
+            method_session = FederatedSession(grid, method_config, progress, clients, checkpoints)
+            method_session.round_evaluator = evaluator.round_metrics
+            phases[label] = phase(label, lambda: method(method_config, label).unlearn(method_session,
+                                                                                       phases["original"]))
+    except BaseException:
+        for recorder in recorders.values():
+            if checkpoints is None:  # a resumable run keeps its records beside its checkpoints
+                recorder.close()
+        raise
     for recorder in recorders.values():
         recorder.close()
 
     progress.message(f"evaluating {len(phases)} models (seed {seed})")
-    outputs = {name: evaluator.outputs(phase.arrays) for name, phase in phases.items()}
-    scored = {name: (evaluator.evaluate(outputs[name], outputs[REFERENCE]), phase.cost)
-              for name, phase in phases.items()}
+    outputs = {name: evaluator.outputs(result.arrays) for name, result in phases.items()}
+    scored = {name: (evaluator.evaluate(outputs[name], outputs[REFERENCE]), result.cost)
+              for name, result in phases.items()}
     models = seed_report(scored)
-    for name, phase in phases.items():
-        models[name]["history"] = phase.history
-        if phase.details:
-            models[name]["details"] = phase.details
+    for name, result in phases.items():
+        models[name]["history"] = result.history
+        if result.details:
+            models[name]["details"] = result.details
     return models, outputs, evaluator
 
 
