@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .config import DEFAULTS, ConfigError, _safe_name, read_toml
-from .report import REFERENCE, combine
+from .report import REFERENCE, combine, md_table, sequential_rows
 
 SUITE_FIELDS = ("name", "seeds", "common", "scenario")
 TABLE = (("forget_acc", "metrics.forget_acc"), ("retain_acc", "metrics.retain_acc"), ("test_acc", "metrics.test_acc"),
@@ -187,6 +187,10 @@ def write_page(suite: Suite, reports: Mapping[str, dict], out: Path, command: st
                   "Keys different from the defaults: " + ", ".join(f"`{k} = {json.dumps(v)}`" for k, v in
                                                                    changed.items()) + ".", "",
                   *scenario_table(report), ""]
+        header, rows = sequential_rows(report)
+        if rows:
+            lines += ["Forget accuracy on each request's class (training samples) after each request a method "
+                      "served, mean over seeds:", "", *md_table(header, rows), ""]
         cached = [s for s, d in (report["models"][REFERENCE].get("details") or {}).items()
                   if (d or {}).get("cache") == "reused"]
         if cached:

@@ -72,6 +72,18 @@ def _seed_list(v: str) -> str | None:
     return None if ok else "comma-separated distinct seeds >= 0 such as '0,1,2' (or a TOML list in a file)"
 
 
+def _class_list(v: str) -> str | None:
+    items = [i.strip() for i in v.split(",") if i.strip()]
+    ok = all(i.isdigit() for i in items) and len(set(items)) == len(items)
+    return None if ok else "comma-separated distinct class labels such as '5' or '5,7' (empty: none)"
+
+
+def class_sequence(config: Mapping[str, Any]) -> list[int]:
+    """The classes a class or sequential request forgets, in the order the requests arrive."""
+    later = [int(i) for i in config["then-forget-classes"].split(",") if i.strip()]
+    return [config["forget-class"], *later] if config["forget-class"] >= 0 else []
+
+
 def _safe_name(v: str) -> str | None:
     ok = v and all(c.isalnum() or c in "-_." for c in v) and not v.startswith(".")
     return None if ok else "a name of letters, digits, '-', '_' and '.' that does not start with '.'"
@@ -120,6 +132,8 @@ SCHEMA: dict[str, Key] = {
     "momentum": Key(float, 0.9, "local SGD momentum", lambda v: None if 0 <= v < 1 else "a number in [0, 1)"),
     # Deletion request and unlearning.
     "forget-class": Key(int, 3, "class to forget on every client (a class request; -1: none)", _at_least(-1)),
+    "then-forget-classes": Key(str, "", "sequential requests: classes forgotten one request after another, after "
+                                        "forget-class (e.g. '5' or '5,7'); empty: one request", _class_list),
     "forget-client": Key(int, -1, "client whose every sample is forgotten (a client request; -1: none)", _at_least(-1)),
     "forget-samples": Key(float, 0.0, "share of one client's samples to forget (a sample request; 0: none)",
                           lambda v: None if 0 <= v <= 1 else "a number in [0, 1]"),
@@ -159,12 +173,16 @@ SCHEMA: dict[str, Key] = {
 }
 
 DEFAULTS: dict[str, Any] = {name: key.default for name, key in SCHEMA.items()}
+LIST_KEYS = ("seeds", "then-forget-classes")  # comma-separated integers (a TOML list in an experiment file)
 SYNTHETIC_MAX_BYTES = 4 * 2**30  # a synthetic data set larger than this is a typo, not an experiment
 
 
 def _coerce(name: str, value: Any) -> Any:
-    """Return ``value`` as the key's type, or raise ConfigError (ints are accepted for floats)."""
+    """Return ``value`` as the key's type, or raise ConfigError (ints are accepted for floats, and for the
+    comma-separated lists: ``--run-config "seeds='3'"`` loses its quotes to the shell and reads as 3)."""
     want = SCHEMA[name].type
+    if name in LIST_KEYS and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
     if want is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, bool) and want is not bool or not isinstance(value, want):
@@ -209,7 +227,7 @@ def validate(values: Mapping[str, Any], *, known_methods: Mapping[str, frozenset
     if config["dataset"] == "npz" and not config["data-path"]:
         raise ConfigError("data-path = '': dataset 'npz' needs the path of an .npz file with arrays x and y")
     _check_request(values, config)
-    if request_kind(config) != "class":
+    if request_kind(config) not in ("class", "sequential"):
         config["forget-class"] = -1  # the resolved configuration names one request only
     methods = [base for _, base, _ in method_variants(config)]  # raises ConfigError on a malformed variant
     if not methods:
@@ -250,6 +268,13 @@ def _check_request(values: Mapping[str, Any], config: Mapping[str, Any]) -> None
                           f"(one request at a time); set forget-class = -1")
     if not kinds and config["forget-class"] < 0:
         raise ConfigError("forget-class = -1: no deletion request; set forget-class, forget-client or forget-samples")
+    if config["then-forget-classes"].strip():
+        if kinds:
+            raise ConfigError(f"then-forget-classes = {config['then-forget-classes']!r}: sequential requests are class "
+                              f"requests; cannot be combined with {kinds[0]}")
+        if config["forget-class"] in class_sequence(config)[1:]:
+            raise ConfigError(f"then-forget-classes = {config['then-forget-classes']!r}: must not repeat forget-class "
+                              f"({config['forget-class']}); each request forgets another class")
 
 
 def validate_against_data(config: Mapping[str, Any], num_classes: int, num_train: int) -> None:
@@ -257,11 +282,19 @@ def validate_against_data(config: Mapping[str, Any], num_classes: int, num_train
     for key in ("forget-client", "forget-samples-client"):
         if config[key] >= config["num-clients"]:
             raise ConfigError(f"{key} = {config[key]}: must be a client id (0..{config['num-clients'] - 1})")
-    if request_kind(config) == "class" and not 0 <= config["forget-class"] < num_classes:
+    if request_kind(config) in ("class", "sequential") and not 0 <= config["forget-class"] < num_classes:
         raise ConfigError(
             f"forget-class = {config['forget-class']}: must be a class label of dataset "
             f"{config['dataset']!r} (0..{num_classes - 1})"
         )
+    sequence = class_sequence(config)
+    if request_kind(config) == "sequential":
+        if any(c >= num_classes for c in sequence):
+            raise ConfigError(f"then-forget-classes = {config['then-forget-classes']!r}: must be class labels of dataset "
+                              f"{config['dataset']!r} (0..{num_classes - 1})")
+        if len(sequence) >= num_classes:
+            raise ConfigError(f"then-forget-classes = {config['then-forget-classes']!r}: with forget-class that forgets "
+                              f"{len(sequence)} of {num_classes} classes; at least one class must remain")
     if config["min-clients"] > config["num-clients"]:
         raise ConfigError(f"min-clients = {config['min-clients']}: must be at most num-clients ({config['num-clients']})")
     if config["num-clients"] > num_train:
@@ -328,12 +361,13 @@ def method_names(config: Mapping[str, Any]) -> list[str]:
 
 
 def request_kind(config: Mapping[str, Any]) -> str:
-    """The kind of deletion request the configuration makes: ``client``, ``sample`` or ``class``."""
+    """The kind of deletion request the configuration makes: ``client``, ``sample``, ``class`` or
+    ``sequential`` (class requests one after another: ``forget-class`` then ``then-forget-classes``)."""
     if config["forget-client"] >= 0:
         return "client"
     if config["forget-samples"] > 0 or config["forget-samples-path"]:
         return "sample"
-    return "class"
+    return "sequential" if config.get("then-forget-classes", "").strip() else "class"
 
 
 def read_toml(path: str | Path, what: str) -> dict[str, Any]:
@@ -354,10 +388,11 @@ def load_experiment_file(path: str | Path) -> dict[str, Any]:
     for name, value in values.items():
         if isinstance(value, dict):
             raise ConfigError(f"{name}: tables are not allowed in an experiment file; use flat 'key = value' pairs")
-    if isinstance(values.get("seeds"), list):  # Flower run configs hold no lists: keep them as text
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in values["seeds"]):
-            raise ConfigError(f"seeds = {values['seeds']!r}: must be a list of integer seeds")
-        values["seeds"] = ",".join(str(v) for v in values["seeds"])
+    for key in LIST_KEYS:  # Flower run configs hold no lists: keep them as text
+        if isinstance(values.get(key), list):
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in values[key]):
+                raise ConfigError(f"{key} = {values[key]!r}: must be a list of integers")
+            values[key] = ",".join(str(v) for v in values[key])
     values.setdefault("name", path.stem)
     return values
 

@@ -46,12 +46,12 @@ def score(
     retain: tuple[np.ndarray, np.ndarray],
     test: tuple[np.ndarray, np.ndarray],
     num_classes: int,
-    forget_class: int | None,
+    forget_classes: tuple[int, ...] = (),
 ) -> dict[str, Any]:
     """Accuracies from (predictions, labels) pairs of the forgotten, retained and test samples.
 
-    ``test_forget_acc`` / ``test_retain_acc`` are the test accuracy on the forgotten class and on the
-    other classes; they are None unless the request is a class request.
+    ``test_forget_acc`` / ``test_retain_acc`` are the test accuracy on the forgotten classes and on the
+    other classes; they are None unless the request is a class (or sequential) request.
     """
     test_pred, test_labels = test
     metrics: dict[str, Any] = {
@@ -62,8 +62,8 @@ def score(
         "test_retain_acc": None,
         "per_class_acc": per_class_accuracy(test_pred, test_labels, num_classes),
     }
-    if forget_class is not None:
-        is_forget = test_labels == forget_class
+    if forget_classes:
+        is_forget = np.isin(test_labels, forget_classes)
         metrics["test_forget_acc"] = accuracy(test_pred[is_forget], test_labels[is_forget])
         metrics["test_retain_acc"] = accuracy(test_pred[~is_forget], test_labels[~is_forget])
     return metrics
@@ -116,10 +116,9 @@ class Evaluator:
             keep = data.y_test != self.backdoor_target
             self.x["backdoor"], self.y["backdoor"] = add_trigger(data.x_test[keep]), data.y_test[keep]
         # Non-members for the population attack: test samples of the retained population.
-        self.test_retained = data.y_test != request.forget_class if request.kind == "class" else np.ones(
-            len(data.y_test), bool)
-        self.neighbours = (neighbour_classes(data.x_train, data.y_train, request.forget_class)
-                           if request.kind == "class" else None)
+        self.forgotten_test = np.isin(data.y_test, request.classes)  # all False unless a class request
+        self.test_retained = ~self.forgotten_test
+        self.neighbours = neighbour_classes(data.x_train, data.y_train, request.classes) if request.classes else None
 
     def model_from(self, arrays):
         """A model of the experiment's architecture holding ``arrays`` (a Flower ArrayRecord)."""
@@ -138,17 +137,19 @@ class Evaluator:
         request = self.federation.request
         pred = {name: probs.argmax(axis=1) for name, probs in outputs.probs.items()}
         metrics = score((pred["forget"], self.y["forget"]), (pred["retain"], self.y["retain"]),
-                        (pred["test"], self.y["test"]), self.federation.data.num_classes, request.forget_class)
+                        (pred["test"], self.y["test"]), self.federation.data.num_classes, request.classes)
         feats = {name: output_features(outputs.probs[name], self.y[name]) for name in ("forget", "retain", "test")}
         metrics.update(population_mia(feats["retain"], feats["test"][self.test_retained], feats["forget"], self.seed))
         metrics["mia_nn"] = None
         metrics["forget_predicted_as"] = None
         if self.neighbours is not None:
-            forgotten_test = self.y["test"] == request.forget_class
+            forgotten_test = self.forgotten_test
             counts = np.bincount(pred["test"][forgotten_test], minlength=self.federation.data.num_classes)
             metrics["forget_predicted_as"] = (counts / max(1, counts.sum())).tolist()
             metrics["mia_nn"] = nearest_neighbour_mia(outputs.probs["forget"], outputs.probs["test"][forgotten_test],
                                                       self.neighbours, self.seed)
+        if len(request.classes) > 1:  # sequential requests: each request's class on its own
+            metrics["forget_acc_by_class"] = self._by_class(pred["forget"])
         metrics["backdoor_asr"] = (attack_success_rate(pred["backdoor"], self.y["backdoor"], self.backdoor_target)
                                    if self.backdoor_target is not None else None)
         metrics["kl_to_reference"] = {f"kl_{s}": mean_kl(reference.probs[s], outputs.probs[s]) for s in ("forget", "test")}
@@ -162,11 +163,19 @@ class Evaluator:
         pred = {name: probs.argmax(axis=1) for name, probs in outputs.probs.items()}
         values = {"forget_acc": accuracy(pred["forget"], self.y["forget"]),
                   "test_acc": accuracy(pred["test"], self.y["test"])}
-        forget_class = self.federation.request.forget_class
-        if forget_class is not None:
-            mask = self.y["test"] == forget_class
+        if self.forgotten_test.any():
+            mask = self.forgotten_test
             values["test_forget_acc"] = accuracy(pred["test"][mask], self.y["test"][mask])
         return {k: v for k, v in values.items() if v is not None}
+
+    def forget_acc_by_class(self, arrays) -> dict[str, float | None]:
+        """Accuracy on the forgotten training samples of each forgotten class (sequential requests: how
+        each request's class fares after each later request)."""
+        return self._by_class(self.outputs(arrays, sets=("forget",)).probs["forget"].argmax(axis=1))
+
+    def _by_class(self, predictions: np.ndarray) -> dict[str, float | None]:
+        labels = self.y["forget"]
+        return {str(c): accuracy(predictions[labels == c], labels[labels == c]) for c in self.federation.request.classes}
 
     def representation_map(self, outputs: ModelOutputs) -> list[list[float]]:
         """2-D PCA projection of the model's test-set representations (for the representation map)."""

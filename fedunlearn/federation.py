@@ -22,9 +22,10 @@ from .requests import DeletionRequest
 from .training import derive_seed
 
 VIEWS = ("all", "retain", "forget")
-_FEDERATION_KEYS = ("class-imbalance", "num-clients", "partitioner", "dirichlet-alpha", "classes-per-client", "seed", "forget-class",
-                    "forget-client", "forget-samples", "forget-samples-client", "forget-samples-path",
-                    "backdoor-client", "backdoor-fraction", "backdoor-target")
+_PARTITION_KEYS = ("class-imbalance", "num-clients", "partitioner", "dirichlet-alpha", "classes-per-client", "seed",
+                   "backdoor-client", "backdoor-fraction", "backdoor-target")
+_REQUEST_KEYS = ("forget-class", "then-forget-classes", "forget-client", "forget-samples", "forget-samples-client",
+                 "forget-samples-path", "seed")
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,8 +37,12 @@ class Federation:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Federation":
-        """The federation a configuration describes (cached per process: clients in one worker share it)."""
-        return _cached(data_key(config), tuple((k, config[k]) for k in _FEDERATION_KEYS))
+        """The federation a configuration describes (cached per process: clients in one worker share it).
+
+        ``config`` may carry ``request-step`` (a step of a sequential request; see :mod:`.requests`)."""
+        data, partitions, poisoned = _partitioned(data_key(config), tuple((k, config[k]) for k in _PARTITION_KEYS))
+        request_key = (*((k, config[k]) for k in _REQUEST_KEYS), ("request-step", config.get("request-step", 0)))
+        return Federation(data, partitions, _request(request_key), poisoned)
 
     @property
     def num_clients(self) -> int:
@@ -59,6 +64,8 @@ class Federation:
         if view not in VIEWS:
             raise ValueError(f"view {view!r}: must be one of {VIEWS}")
         held = self.partitions[client_id]
+        if self.request.earlier_classes:
+            held = held[~self.request.gone_mask(self.data.y_train[held])]
         if view == "all":
             return held
         forget = self.request.forget_mask(held, self.data.y_train[held], client_id)
@@ -74,9 +81,14 @@ class Federation:
         return np.sort(np.concatenate(parts)) if parts else np.empty(0, dtype=np.int64)
 
 
+@functools.lru_cache(maxsize=16)
+def _request(request_key: tuple) -> DeletionRequest:
+    return DeletionRequest.from_config(dict(request_key))
+
+
 @functools.lru_cache(maxsize=4)
-def _cached(data_key_: tuple, federation_key: tuple) -> Federation:
-    config = dict(zip(DATA_KEYS, data_key_)) | dict(federation_key)
+def _partitioned(data_key_: tuple, partition_key: tuple) -> tuple[DataSet, tuple[np.ndarray, ...], np.ndarray]:
+    config = dict(zip(DATA_KEYS, data_key_)) | dict(partition_key)
     data = load_dataset(config)
     partitions = client_partitions(data.y_train, config)
     poisoned = np.empty(0, dtype=np.int64)
@@ -87,4 +99,4 @@ def _cached(data_key_: tuple, federation_key: tuple) -> Federation:
         x_train[poisoned] = add_trigger(x_train[poisoned])
         y_train[poisoned] = config["backdoor-target"]
         data = dataclasses.replace(data, x_train=x_train, y_train=y_train)
-    return Federation(data, partitions, DeletionRequest.from_config(config), poisoned)
+    return data, tuple(partitions), poisoned

@@ -7,6 +7,8 @@ pure functions of probabilities and labels; see ``docs/evaluator.md`` for the de
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
@@ -82,17 +84,23 @@ def population_mia(
     return {"mia": mia, "mia_auc": auc}
 
 
-def neighbour_classes(x_train: np.ndarray, y_train: np.ndarray, forget_class: int, k: int = 3) -> list[int]:
-    """The ``k`` retained classes whose mean training input is most cosine-similar to the forgotten class's.
+def neighbour_classes(x_train: np.ndarray, y_train: np.ndarray, forget_classes: Sequence[int] | int,
+                      k: int = 3) -> list[int]:
+    """The ``k`` retained classes whose mean training input is most cosine-similar to each forgotten
+    class's (several forgotten classes: the union of their neighbours, sorted).
 
     Fixed by the data, not by any model, so every model is attacked on the same classes.
     """
+    forgotten = [forget_classes] if isinstance(forget_classes, (int, np.integer)) else list(forget_classes)
     flat = x_train.reshape(len(x_train), -1).astype(np.float64)
-    classes = [int(c) for c in np.unique(y_train) if c != forget_class]
-    means = {c: flat[y_train == c].mean(0) for c in [forget_class, *classes]}
-    target = means[forget_class] / (np.linalg.norm(means[forget_class]) + EPS)
-    sims = {c: float(means[c] @ target / (np.linalg.norm(means[c]) + EPS)) for c in classes}
-    return sorted(classes, key=lambda c: (-sims[c], c))[:k]
+    classes = [int(c) for c in np.unique(y_train) if c not in forgotten]
+    means = {int(c): flat[y_train == c].mean(0) for c in np.unique(y_train)}
+    chosen: set[int] = set()
+    for forget_class in forgotten:
+        target = means[forget_class] / (np.linalg.norm(means[forget_class]) + EPS)
+        sims = {c: float(means[c] @ target / (np.linalg.norm(means[c]) + EPS)) for c in classes}
+        chosen.update(sorted(classes, key=lambda c: (-sims[c], c))[:k])
+    return sorted(chosen) if len(forgotten) > 1 else sorted(classes, key=lambda c: (-sims[c], c))[:k]
 
 
 def nearest_neighbour_mia(

@@ -173,7 +173,7 @@ def table_rows(report: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
 
 
@@ -194,7 +194,7 @@ def markdown(report: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
         "attack calls members; `mia_nn`: AUC of the nearest-neighbour attack (0.5 = no signal); `avg_gap` = mean "
         "|gap| over forget_acc, retain_acc, test_acc, mia. Speedup = reference client trainings / method's.",
         "",
-        *_md_table(header, rows),
+        *md_table(header, rows),
         "",
         f"## Verdict (tolerance {config['verdict-tolerance']})",
         "",
@@ -228,6 +228,7 @@ def markdown(report: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
         "`round-retries` more asks); the rounds went on with the others. `retries`: requests sent again to "
         "clients that had failed (counted in client_rounds too). " + _cache_note(models.get(REFERENCE, {})),
         "",
+        *_sequential_section(report),
         "## Plots",
         "",
         *(f"![{title}]({path})\n" for title, path in plots.items()),
@@ -239,6 +240,43 @@ def markdown(report: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def sequential_rows(report: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Sequential requests: forget accuracy on each request's class (training samples, mean over seeds) for
+    the original, the reference and each method after each request it served. Empty for one request."""
+    classes = report["request"].get("forget_classes") or []
+    if len(classes) < 2:
+        return [], []
+    header = ["model", "after request", *(f"class {c} (request {i})" for i, c in enumerate(classes, start=1))]
+    rows = []
+    for name, entry in report["models"].items():
+        if name in BASE_MODELS:
+            by_class = entry["metrics"].get("forget_acc_by_class") or {}
+            rows.append([name, "-", *(_fmt(by_class.get(str(c))) for c in classes)])
+            continue
+        per_seed = [d.get("requests") for d in (entry.get("details") or {}).values() if d and d.get("requests")]
+        for step in range(len(classes)):
+            accs = _mean_tree([seed[step]["forget_acc_by_class"] for seed in per_seed]) if per_seed else {}
+            rows.append([name, str(step + 1), *(_fmt(accs.get(str(c))) for c in classes)])
+    return header, rows
+
+
+def _sequential_section(report: Mapping[str, Any]) -> list[str]:
+    header, rows = sequential_rows(report)
+    if not rows:
+        return []
+    return [
+        "## Sequential requests",
+        "",
+        "Forget accuracy on the training samples of each request's class, mean over seeds: each method serves "
+        "the requests in order, each from its own model after the previous request; the main table scores its "
+        "model after the last request against the reference retrained without every class. A class forgotten "
+        "by an earlier request must stay forgotten after the later ones.",
+        "",
+        *md_table(header, rows),
+        "",
+    ]
 
 
 def _cache_note(reference: Mapping[str, Any]) -> str:

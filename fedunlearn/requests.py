@@ -2,6 +2,12 @@
 
 A request is a pure description; :meth:`DeletionRequest.forget_mask` says, for the samples one client
 holds, which of them are to be forgotten. Everything else the client holds is retained data.
+
+Sequential requests (``forget-class`` then ``then-forget-classes``) are class requests that arrive one
+after another. Taken whole (the reference, the evaluator) the request forgets every class of the
+sequence. Its step ``s`` (``request-step = s``, set by the flow for the methods' phases) forgets the
+s-th class from a federation in which the classes of the earlier steps are already deleted: their
+samples are gone from every view.
 """
 
 from __future__ import annotations
@@ -11,9 +17,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .config import ConfigError, request_kind
+from .config import ConfigError, class_sequence, request_kind
 
-KINDS = ("class", "client", "sample")
+KINDS = ("class", "client", "sample", "sequential")
 
 
 @dataclass(frozen=True)
@@ -22,11 +28,16 @@ class DeletionRequest:
 
     - ``class``: every sample labelled ``forget_class``, on every client;
     - ``client``: every sample client ``forget_client`` holds;
-    - ``sample``: a seeded ``forget_fraction`` of the samples client ``forget_client`` holds.
+    - ``sample``: a seeded ``forget_fraction`` of the samples client ``forget_client`` holds;
+    - ``sequential`` (taken whole): every sample labelled ``forget_class`` or one of ``later_classes``.
+
+    ``earlier_classes`` are classes deleted by earlier requests: no view holds their samples.
     """
 
     kind: str
     forget_class: int | None = None
+    later_classes: tuple[int, ...] = ()
+    earlier_classes: tuple[int, ...] = ()
     forget_client: int | None = None
     forget_fraction: float | None = None
     forget_indices: tuple[int, ...] | None = None  # a sample request from a file: training-split indices
@@ -42,7 +53,28 @@ class DeletionRequest:
         if kind == "sample":
             return cls(kind, forget_client=config["forget-samples-client"], forget_fraction=config["forget-samples"],
                        seed=config["seed"])
-        return cls(kind, forget_class=config["forget-class"])
+        sequence = class_sequence(config)
+        step = int(config.get("request-step", 0))
+        if kind == "sequential" and step == 0:
+            return cls(kind, forget_class=sequence[0], later_classes=tuple(sequence[1:]))
+        if not 0 <= step <= len(sequence):
+            raise ValueError(f"request-step = {step}: the request has steps 1..{len(sequence)}")
+        step = max(step, 1)
+        return cls("class", forget_class=sequence[step - 1], earlier_classes=tuple(sequence[:step - 1]))
+
+    @property
+    def classes(self) -> tuple[int, ...]:
+        """The classes this request forgets (empty for client and sample requests)."""
+        return () if self.forget_class is None else (self.forget_class, *self.later_classes)
+
+    @property
+    def steps(self) -> int:
+        """How many requests arrive one after another (1 unless sequential)."""
+        return 1 + len(self.later_classes)
+
+    def gone_mask(self, labels: np.ndarray) -> np.ndarray:
+        """Samples deleted by earlier requests (absent from every view)."""
+        return np.isin(np.asarray(labels), self.earlier_classes)
 
     @property
     def target_client(self) -> int | None:
@@ -52,8 +84,8 @@ class DeletionRequest:
     def forget_mask(self, held: np.ndarray, labels: np.ndarray, client_id: int) -> np.ndarray:
         """Boolean mask over one client's samples (their training indices ``held`` and ``labels``)."""
         held, labels = np.asarray(held), np.asarray(labels)
-        if self.kind == "class":
-            return labels == self.forget_class
+        if self.kind in ("class", "sequential"):
+            return np.isin(labels, self.classes)
         if self.forget_indices is not None:
             return np.isin(held, self.forget_indices)
         if client_id != self.forget_client:
@@ -69,7 +101,14 @@ class DeletionRequest:
         raise ValueError(f"unknown request kind {self.kind!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in asdict(self).items() if v is not None and k not in ("seed", "forget_indices")}
+        out = {k: v for k, v in asdict(self).items()
+               if v is not None and v != () and k not in ("seed", "forget_indices", "forget_class", "later_classes")}
+        if self.kind == "sequential":
+            out["forget_classes"] = list(self.classes)
+        elif self.forget_class is not None:
+            out["forget_class"] = self.forget_class
+        if self.earlier_classes:
+            out["earlier_classes"] = list(self.earlier_classes)
         if self.forget_indices is not None:
             out["forget_samples"] = len(self.forget_indices)
         return out

@@ -4,6 +4,8 @@
 2. apply the deletion request (clients switch to their retained data);
 3. train the reference: FedAvg from scratch on the retained data (same seed, clients, rounds);
 4. run each unlearning method from the original model (its global model scored after every round);
+   under sequential requests, a method serves the requests one after another, each from its own
+   model after the previous one;
 5. score every model with the central evaluator against that seed's reference;
 
 then combine the seeds into means, intervals and verdicts.
@@ -151,11 +153,18 @@ def run_seed(
             recorders=tuple(recorders.values())))}
         phases["original"].kept["recorders"] = recorders
         phases[REFERENCE] = phase(REFERENCE, lambda: train_reference(session, initial))
+        steps = federation.request.steps
         for label, method, method_config in variants:
-            method_session = FederatedSession(grid, method_config, progress, clients, checkpoints)
-            method_session.round_evaluator = evaluator.round_metrics
-            phases[label] = phase(label, lambda: method(method_config, label).unlearn(method_session,
-                                                                                       phases["original"]))
+            served = phases["original"]
+            step_results = []
+            for step in range(1, steps + 1):  # one step unless the requests are sequential
+                step_label = label if steps == 1 else f"{label}#{step}"
+                step_config = method_config if steps == 1 else {**method_config, "request-step": step}
+                method_session = FederatedSession(grid, step_config, progress, clients, checkpoints)
+                method_session.round_evaluator = evaluator.round_metrics
+                served = phase(step_label, lambda: method(step_config, step_label).unlearn(method_session, served))
+                step_results.append(served)
+            phases[label] = served if steps == 1 else sequential_result(step_results, evaluator)
     except BaseException:
         for recorder in recorders.values():
             if checkpoints is None:  # a resumable run keeps its records beside its checkpoints
@@ -174,6 +183,28 @@ def run_seed(
         if result.details:
             models[name]["details"] = result.details
     return models, outputs, evaluator
+
+
+def sequential_result(steps: list[PhaseResult], evaluator: Evaluator) -> PhaseResult:
+    """One method's result over sequential requests: the model after the last request, the summed cost,
+    the rounds of every step numbered on (each entry says its ``request``), and per request its details and
+    the forget accuracy on every forgotten class's training samples once that request was served."""
+    history, offset = [], 0
+    for step, result in enumerate(steps, start=1):
+        for entry in result.history:
+            if step > 1 and entry["round"] == 0:  # the same model as the previous step's last round
+                continue
+            history.append({**entry, "round": entry["round"] + offset, "request": step})
+        offset += max((entry["round"] for entry in result.history), default=0)
+    cost = steps[0].cost
+    for result in steps[1:]:
+        cost = cost.add(result.cost)
+    classes = evaluator.federation.request.classes
+    details = {"requests": [
+        {"request": step, "forget_class": classes[step - 1], "details": result.details,
+         "forget_acc_by_class": evaluator.forget_acc_by_class(result.arrays)}
+        for step, result in enumerate(steps, start=1)]}
+    return PhaseResult(arrays=steps[-1].arrays, cost=cost, history=history, details=details, kept=steps[-1].kept)
 
 
 def train_reference(session: FederatedSession, initial: ArrayRecord) -> PhaseResult:

@@ -140,8 +140,10 @@ def test_method_variants_parse_and_are_checked():
 
 
 @pytest.mark.parametrize("method, deletion, supported", [
-    ("fucrt", {"forget-client": 1, "forget-class": -1}, "class"),
+    ("fucrt", {"forget-client": 1, "forget-class": -1}, "class, sequential"),
     ("trw", {"forget-samples": 0.2, "forget-class": -1}, "class"),
+    ("trw", {"forget-class": 3, "then-forget-classes": "5"}, "class"),
+    ("gradient-ascent", {"forget-class": 3, "then-forget-classes": "5"}, "client, sample"),
     ("federaser", {"forget-class": 3}, "client"),
     ("gradient-ascent", {"forget-class": 3}, "client, sample"),
 ])
@@ -154,9 +156,10 @@ def test_every_method_is_registered_with_its_request_kinds():
     from strategies.methods import available
 
     kinds = available()
-    assert kinds["fucrt"] == kinds["trw"] == frozenset({"class"}) and kinds["federaser"] == frozenset({"client"})
+    assert kinds["trw"] == frozenset({"class"}) and kinds["federaser"] == frozenset({"client"})
+    assert kinds["fucrt"] == frozenset({"class", "sequential"})
     for name in ("finetune", "not", "not-all", "not-last", "noise", "reinit", "retrain"):
-        assert kinds[name] >= {"class", "client", "sample"}
+        assert kinds[name] == {"class", "client", "sample", "sequential"}
 
 
 def test_a_client_request_on_top_of_a_class_experiment_file():
@@ -164,6 +167,20 @@ def test_a_client_request_on_top_of_a_class_experiment_file():
     values.update(cfg.parse_run_config("forget-client=2 forget-class=-1 unlearn-methods=finetune"))
     config = check_experiment(values)
     assert cfg.request_kind(config) == "client"
+
+
+def test_sequential_requests_from_the_command_line_and_from_a_file(tmp_path):
+    # The shell strips the quotes of then-forget-classes='5': the integer is taken as the one-item list.
+    config = check_experiment(cfg.parse_run_config("forget-class=3 then-forget-classes='5'"))
+    assert cfg.request_kind(config) == "sequential" and cfg.class_sequence(config) == [3, 5]
+    experiment = tmp_path / "seq.toml"
+    experiment.write_text("forget-class = 3\nthen-forget-classes = [5, 7]\n")
+    config = check_experiment(cfg.load_experiment_file(experiment))
+    assert config["then-forget-classes"] == "5,7" and cfg.class_sequence(config) == [3, 5, 7]
+    with pytest.raises(cfg.ConfigError, match=r"then-forget-classes = '12': must be class labels .* \(0\.\.9\)"):
+        check_experiment({"then-forget-classes": "12"})
+    with pytest.raises(cfg.ConfigError, match="forgets 10 of 10 classes; at least one class must remain"):
+        check_experiment({"forget-class": 0, "then-forget-classes": "1,2,3,4,5,6,7,8,9"})
 
 
 def test_sample_files_are_checked_before_anything_runs(tmp_path):

@@ -175,6 +175,44 @@ def test_client_deletion_with_not_and_gradient_ascent_through_ray(tmp_path):
     assert report["data"]["forget_samples"] == report["data"]["client_samples"][1]
 
 
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+def test_two_sequential_class_requests_through_ray(tmp_path):
+    out = tmp_path / "sequential"
+    overrides = (SMALL.replace("unlearn-methods='finetune' unlearn-rounds=2", "")
+                 + " then-forget-classes='5' unlearn-methods='finetune,fucrt,not' unlearn-rounds=2 fucrt-min-samples=3")
+    assert main(["run", "--run-config", overrides, "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    models = report["models"]
+    assert report["request"] == {"kind": "sequential", "forget_classes": [3, 5]}
+    from fedunlearn.data import load_dataset
+    labels = load_dataset({"dataset": "digits", "data-path": "", "test-fraction": 0.2, "synthetic-samples": 2000,
+                           "synthetic-classes": 10, "synthetic-shape": "1,8,8", "class-imbalance": 1.0}).y_train
+    assert report["data"]["forget_samples"] == int(((labels == 3) | (labels == 5)).sum())
+    # One reference, retrained without both classes; the original knows both.
+    ref, original = models["retrain"]["metrics"], models["original"]["metrics"]
+    assert ref["forget_acc"] <= 0.02 and max(ref["forget_acc_by_class"].values()) <= 0.02
+    assert min(original["forget_acc_by_class"].values()) >= 0.7
+    assert models["retrain"]["cost"]["client_rounds"] == 24
+    # Every method serves both requests, 2 rounds each (FUCRT: + a selection round each); costs add up.
+    for name, rounds in (("finetune", 4), ("fucrt", 6), ("not", 4)):
+        assert (models[name]["cost"]["rounds"], models[name]["cost"]["client_rounds"]) == (rounds, 12), name
+        assert models[name]["speedup"]["client_rounds"] == 2.0
+        steps = models[name]["details"]["0"]["requests"]
+        assert [(s["request"], s["forget_class"]) for s in steps] == [(1, 3), (2, 5)]
+    fucrt = models["fucrt"]
+    assert [(h["round"], h["request"]) for h in fucrt["history"]] == [(0, 1), (1, 1), (2, 1), (3, 2), (4, 2)]
+    first, second = fucrt["details"]["0"]["requests"]
+    assert 3 not in first["details"]["transformation_classes"]
+    assert not {3, 5} & set(second["details"]["transformation_classes"])  # no class deleted earlier, nor 5 itself
+    # FUCRT erases class 3 with request 1 (class 5 still known) and class 5 with request 2, class 3 staying erased.
+    assert first["forget_acc_by_class"]["3"] <= 0.05 and first["forget_acc_by_class"]["5"] >= 0.7
+    assert max(second["forget_acc_by_class"].values()) <= 0.05
+    assert fucrt["metrics"]["forget_acc_by_class"] == second["forget_acc_by_class"]
+    text = (out / "report.md").read_text()
+    assert "## Sequential requests" in text and "| fucrt | 2 | 0.000 | 0.000 |" in text
+
+
 def _numbers(tree, prefix=""):
     """Every number of a report's metrics, by path (wall seconds excluded: they are measurements)."""
     if isinstance(tree, dict):

@@ -22,7 +22,7 @@ def test_score_splits_test_accuracy_by_the_forgotten_class():
     metrics = score(
         forget=(np.array([0, 0, 2, 1]), np.array([1, 1, 1, 1])),
         retain=(np.array([0, 2, 2]), np.array([0, 2, 0])),
-        test=test, num_classes=3, forget_class=1,
+        test=test, num_classes=3, forget_classes=(1,),
     )
     assert metrics["forget_acc"] == 0.25
     assert metrics["retain_acc"] == pytest.approx(2 / 3)
@@ -30,6 +30,15 @@ def test_score_splits_test_accuracy_by_the_forgotten_class():
     assert metrics["test_forget_acc"] == 0.0
     assert metrics["test_retain_acc"] == 0.75
     assert metrics["per_class_acc"] == [1.0, 0.0, 0.5]
+
+
+def test_score_splits_test_accuracy_over_several_forgotten_classes():
+    # Sequential requests forget classes 1 and 2: test samples 2..5 are forgotten (3 of 4 right), 0 and 1 retained.
+    test = (np.array([0, 1, 1, 0, 2, 2]), np.array([0, 0, 1, 1, 2, 2]))
+    metrics = score(forget=(np.array([1]), np.array([1])), retain=(np.array([0]), np.array([0])),
+                    test=test, num_classes=3, forget_classes=(1, 2))
+    assert metrics["test_forget_acc"] == 0.75
+    assert metrics["test_retain_acc"] == 0.5
 
 
 def test_gaps_avg_gap_and_speedups():

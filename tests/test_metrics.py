@@ -57,7 +57,11 @@ def test_population_mia_is_seeded():
 def test_neighbour_classes_follow_the_mean_inputs():
     # Class means along directions: class 0 = e0; class 1 = e0 + small e1; class 2 = e1; class 3 = -e0.
     x = np.array([[1, 0], [1, 0.2], [0, 1], [-1, 0.1]], dtype=np.float32).reshape(4, 1, 1, 2)
-    assert neighbour_classes(x, np.array([0, 1, 2, 3]), forget_class=0, k=2) == [1, 2]
+    assert neighbour_classes(x, np.array([0, 1, 2, 3]), 0, k=2) == [1, 2]
+    # Forgetting 0 and 2: neighbours among {1, 3} of each, k=1: class 1 for both.
+    assert neighbour_classes(x, np.array([0, 1, 2, 3]), (0, 2), k=1) == [1]
+    # Forgetting 1 and 3, k=1: class 0 is nearest to 1, class 2 to 3 (cos 0.10 against 0's -0.99): the union.
+    assert neighbour_classes(x, np.array([0, 1, 2, 3]), (1, 3), k=1) == [0, 2]
 
 
 def test_nearest_neighbour_mia_is_chance_on_one_distribution_and_high_on_two():

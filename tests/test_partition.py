@@ -76,6 +76,47 @@ def test_federation_views_partition_each_client_and_the_union():
     assert len(fed.union_indices("retain")) == int(np.sum(y != 3))
 
 
+def test_sequential_request_whole_and_step_by_step():
+    config = validate({"num-clients": 5, "forget-class": 3, "then-forget-classes": "5,1"})
+    y = Federation.from_config(config).data.y_train
+    whole = Federation.from_config(config)
+    assert whole.request.kind == "sequential" and whole.request.classes == (3, 5, 1)
+    assert whole.request.to_dict() == {"kind": "sequential", "forget_classes": [3, 5, 1]}
+    # Taken whole (original, reference, evaluator): every class of the sequence is forgotten, nothing is gone.
+    assert np.array_equal(whole.union_indices("all"), np.arange(len(y)))
+    assert np.array_equal(whole.union_indices("forget"), np.flatnonzero(np.isin(y, [3, 5, 1])))
+    # Step 2 forgets class 5 from a federation that no longer holds class 3.
+    step = Federation.from_config({**config, "request-step": 2})
+    assert step.request.kind == "class" and step.request.forget_class == 5 and step.request.earlier_classes == (3,)
+    assert step.request.to_dict() == {"kind": "class", "forget_class": 5, "earlier_classes": [3]}
+    assert np.array_equal(step.union_indices("all"), np.flatnonzero(y != 3))
+    assert np.array_equal(step.union_indices("forget"), np.flatnonzero(y == 5))
+    assert np.array_equal(step.union_indices("retain"), np.flatnonzero(~np.isin(y, [3, 5])))
+    for c in range(step.num_clients):  # each client's views are its own samples, split exactly
+        held, forget, retain = (step.client_indices(c, v) for v in ("all", "forget", "retain"))
+        assert set(held) <= set(whole.partitions[c])
+        assert np.array_equal(np.sort(np.concatenate([forget, retain])), held)
+    last = Federation.from_config({**config, "request-step": 3})
+    assert last.request.earlier_classes == (3, 5)
+    assert np.array_equal(last.union_indices("retain"), whole.union_indices("retain"))  # the reference's data
+    first = Federation.from_config({**config, "request-step": 1})
+    assert first.request.earlier_classes == () and np.array_equal(first.union_indices("forget"), np.flatnonzero(y == 3))
+    with pytest.raises(ValueError, match="request-step = 4"):
+        Federation.from_config({**config, "request-step": 4})
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"then-forget-classes": "3"}, "must not repeat forget-class"),
+    ({"then-forget-classes": "5,5"}, "distinct class labels"),
+    ({"then-forget-classes": "five"}, "distinct class labels"),
+    ({"then-forget-classes": "5", "forget-client": 1, "forget-class": -1}, "sequential requests are class requests"),
+])
+def test_sequential_request_errors(values, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        validate({"forget-class": 3, **values})
+    assert "then-forget-classes" in str(err.value)
+
+
 def test_impossible_split_is_a_config_error():
     with pytest.raises(ConfigError, match="cannot split"):
         partition_indices(LABELS[:8], validate({"num-clients": 8, "partitioner": "dirichlet", "dirichlet-alpha": 0.01}))

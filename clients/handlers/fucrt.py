@@ -26,12 +26,17 @@ def select(message: Message, context: Context) -> Message:
     """Score this client's data with the original model: proposed classes, their mass, prototype sums."""
     job = ClientJob.from_message(message, context)
     cfg, num_classes = job.config, job.federation.data.num_classes
+    request = job.federation.request
     x, y = job.arrays("all")
     probs, features = predict(job.model(), x)
     proposed = np.zeros(num_classes)
     second_sums = np.zeros(num_classes)
-    if np.sum(y == cfg["forget-class"]) >= cfg["fucrt-min-samples"]:
-        classes, second_sums = local_transformation_set(probs, y, cfg["forget-class"], cfg["fucrt-select-threshold"])
+    if np.sum(y == request.forget_class) >= cfg["fucrt-min-samples"]:
+        # A class deleted by an earlier request (sequential requests) is no place to send forgotten samples.
+        candidates = probs.copy()
+        candidates[:, list(request.earlier_classes)] = 0.0
+        classes, second_sums = local_transformation_set(candidates, y, request.forget_class,
+                                                        cfg["fucrt-select-threshold"])
         proposed[classes] = 1
     sums, counts = prototype_sums(features, y, num_classes)
     record = ArrayRecord({"proposed": _array(proposed), "second-sums": _array(second_sums),
@@ -47,7 +52,7 @@ def transform(message: Message, context: Context) -> Message:
     x, y = job.arrays("all")
     model = job.model()
     probs, _ = predict(model, x)  # relabel under the current global model
-    labels = relabel(probs, y, cfg["forget-class"], list(cfg["fucrt-classes"]))
+    labels = relabel(probs, y, job.federation.request.forget_class, list(cfg["fucrt-classes"]))
     received = message.content["prototypes"]
     prototypes = torch.from_numpy(received["prototypes"].numpy())
     present = torch.from_numpy(received["counts"].numpy() > 0)

@@ -16,7 +16,7 @@ from ..job import ClientJob
 def tilted_training(message: Message, context: Context) -> Message:
     job = ClientJob.from_message(message, context)
     cfg = job.config
-    forget_class = cfg["forget-class"]
+    forget_class = job.federation.request.forget_class
     x, y = job.arrays("all")
     model = job.model()
     forgotten = y == forget_class

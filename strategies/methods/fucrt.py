@@ -70,7 +70,7 @@ class FucrtStrategy(AccountedFedAvg):
 @register
 class Fucrt(UnlearningMethod):
     name = "fucrt"
-    request_kinds = frozenset({"class"})
+    request_kinds = frozenset({"class", "sequential"})
 
     def select(self, session, original: PhaseResult) -> tuple[list[int], dict, np.ndarray, np.ndarray, Cost]:
         """The selection round: (transformation classes, details for the report, prototypes, counts, cost)."""
@@ -87,7 +87,7 @@ class Fucrt(UnlearningMethod):
         prototypes, counts = aggregate_prototypes([r["sums"].numpy() for r in records],
                                                   [r["counts"].numpy() for r in records])
         voted = global_transformation_set(local_sets, local_sums)
-        forget_class = cfg["forget-class"]
+        forget_class = session.request.forget_class  # this step's class under sequential requests
         if cfg["fucrt-selection"] == "vote":
             classes = voted
         elif cfg["fucrt-selection"] == "random":
@@ -112,7 +112,7 @@ class Fucrt(UnlearningMethod):
         classes, details, prototypes, counts, selection_cost = self.select(session, original)
         session.progress.message(f"{self.label}: transformation classes {classes} ({self.config['fucrt-selection']})")
         strategy = FucrtStrategy(
-            prototypes, counts, self.config["forget-class"], **session.strategy_kwargs(self.label, "all"))
+            prototypes, counts, session.request.forget_class, **session.strategy_kwargs(self.label, "all"))
         result = session.run_phase(self.label, original.arrays, self.config["unlearn-rounds"], view="all",
                                    strategy=strategy, **{"fucrt-classes": [int(c) for c in classes]})
         result.cost = selection_cost.add(result.cost)

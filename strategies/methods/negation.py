@@ -28,7 +28,7 @@ from .base import UnlearningMethod
 class WeightPerturbation(UnlearningMethod):
     """Perturb some layers of the original model, then fine-tune on retained data."""
 
-    request_kinds = frozenset({"class", "client", "sample"})
+    request_kinds = frozenset({"class", "client", "sample", "sequential"})
     layers_spec: str | None = None  # None: the `not-layers` key decides
 
     @classmethod
