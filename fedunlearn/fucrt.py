@@ -1,5 +1,6 @@
 """FUCRT's algorithms (Guo et al., arXiv 2410.06848), as pure functions: transformation class
-selection, relabelling, the two contrastive losses and prototype aggregation.
+selection, relabelling, the two contrastive losses and prototype aggregation, and one client's work in
+the selection round and in a transformation round (:func:`client_selection`, :func:`client_transformation`).
 
 The Flower adapters are ``strategies/methods/fucrt.py`` (server) and ``clients/handlers/fucrt.py``
 (client). Where the paper leaves a detail open, the choice is stated here and in docs/methods/fucrt.md.
@@ -8,11 +9,15 @@ The Flower adapters are ``strategies/methods/fucrt.py`` (server) and ``clients/h
 from __future__ import annotations
 
 from collections import Counter
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .models import Classifier
+from .training import TrainSettings, predict, train
 
 
 def local_transformation_set(
@@ -134,3 +139,74 @@ def aggregate_prototypes(sums: Sequence[np.ndarray], counts: Sequence[np.ndarray
     prototypes = np.divide(total_sums, total_counts[:, None], out=np.zeros_like(total_sums),
                            where=total_counts[:, None] > 0)
     return prototypes, total_counts
+
+
+@dataclass(frozen=True)
+class Selection:
+    """One client's answer to the selection round."""
+
+    proposed: np.ndarray  # 1 for each class the client proposes, else 0
+    second_sums: np.ndarray  # second-highest probability mass per class over its forgotten samples
+    sums: np.ndarray  # per-class sums of its representations (prototype numerators)
+    counts: np.ndarray  # per-class sample counts
+
+
+def client_selection(
+    model: Classifier, x: np.ndarray, y: np.ndarray, forget_class: int, num_classes: int, min_samples: int,
+    threshold: float, excluded: Sequence[int] = (),
+) -> Selection:
+    """Score a client's data with the model: its proposed transformation classes (only with at least
+    ``min_samples`` forgotten samples) and its prototype sums. ``excluded`` classes (deleted by earlier
+    requests) are never proposed."""
+    probs, features = predict(model, x)
+    proposed, second_sums = np.zeros(num_classes), np.zeros(num_classes)
+    if np.sum(y == forget_class) >= min_samples:
+        candidates = probs.copy()
+        candidates[:, list(excluded)] = 0.0
+        classes, second_sums = local_transformation_set(candidates, y, forget_class, threshold)
+        proposed[classes] = 1
+    sums, counts = prototype_sums(features, y, num_classes)
+    return Selection(proposed, second_sums, sums, counts)
+
+
+@dataclass(frozen=True)
+class AlignmentSettings:
+    """The weights and temperature of FUCRT's two contrastive terms."""
+
+    lambda_local: float
+    lambda_global: float
+    temperature: float
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "AlignmentSettings":
+        return cls(config["fucrt-lambda-local"], config["fucrt-lambda-global"], config["fucrt-temperature"])
+
+
+def client_transformation(
+    model: Classifier, x: np.ndarray, y: np.ndarray, forget_class: int, classes: Sequence[int],
+    prototypes: np.ndarray, present: np.ndarray, settings: TrainSettings, alignment: AlignmentSettings, seed: int,
+) -> tuple[int, float, np.ndarray, np.ndarray]:
+    """One client's transformation round, in place on ``model``: forgotten samples relabelled to their most
+    probable transformation class under the received model, then cross-entropy plus contrastive alignment
+    (in-batch and to the received global ``prototypes`` of the ``present`` classes).
+
+    Returns (samples trained on, mean training loss, prototype sums, counts) after training.
+    """
+    probs, _ = predict(model, x)
+    labels = relabel(probs, y, forget_class, list(classes))
+    protos, usable = torch.from_numpy(np.asarray(prototypes)), torch.from_numpy(np.asarray(present) > 0)
+
+    def extra(features: torch.Tensor, batch_labels: torch.Tensor, _indices: torch.Tensor) -> torch.Tensor:
+        loss = features.sum() * 0.0
+        if alignment.lambda_local > 0:
+            loss = loss + alignment.lambda_local * supervised_contrastive_loss(
+                features, batch_labels, alignment.temperature)
+        if alignment.lambda_global > 0:
+            loss = loss + alignment.lambda_global * prototype_contrastive_loss(
+                features, batch_labels, protos, usable, alignment.temperature)
+        return loss
+
+    loss = train(model, x, labels, settings, seed, extra_loss=extra)
+    _, features = predict(model, x)
+    sums, counts = prototype_sums(features, labels, probs.shape[1])
+    return len(labels), loss, sums, counts
