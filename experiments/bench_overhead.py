@@ -119,7 +119,9 @@ def plain_fucrt(config: dict, federation: Federation, state: dict, rounds: int):
                   for c in range(federation.num_clients)]
     classes = global_transformation_set([list(np.flatnonzero(s.proposed)) for s in selections],
                                         [s.second_sums for s in selections])
-    prototypes, counts = aggregate_prototypes([s.sums for s in selections], [s.counts for s in selections])
+    # What travels is float32, as in the ClientApp's replies.
+    prototypes, counts = aggregate_prototypes([s.sums.astype(np.float32) for s in selections],
+                                              [s.counts.astype(np.float32) for s in selections])
     round_seconds = []
     for server_round in range(1, rounds + 1):
         round_start = time.perf_counter()

@@ -67,10 +67,10 @@ class Cell:
         except (ValueError, KeyError):
             return False
 
-    def save(self, report: Mapping[str, Any]) -> None:
-        """Keep what the page needs from the cell's one-seed report, atomically."""
+    def save(self, report: Mapping[str, Any], seconds: float | None = None) -> None:
+        """Keep what the page needs from the cell's one-seed report (and the wall ``seconds`` it took), atomically."""
         seed = str(self.seed)
-        cell = {"config": self.config, "request": report["request"], "data": report["data"],
+        cell = {"config": self.config, "request": report["request"], "data": report["data"], "seconds": seconds,
                 "models": report["per_seed"][seed]}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
@@ -127,6 +127,7 @@ def scenario_report(scenario: Scenario, done: list[Cell]) -> dict[str, Any]:
     config = {**scenario.config, "seeds": ",".join(str(c.seed) for c in done)}
     report = combine(config, stored[0]["request"], per_seed, stored[0]["data"])
     report["title"] = scenario.title
+    report["cell_seconds"] = [s.get("seconds") for s in stored]
     return report
 
 
@@ -155,6 +156,17 @@ def scenario_table(report: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _timing(reports: Mapping[str, dict]) -> str:
+    """How long computing the suite's cells took, from the wall time stored with each cell."""
+    seconds = [t for r in reports.values() for t in r["cell_seconds"]]
+    if not seconds or None in seconds:
+        return "Cells computed before their wall time was recorded: no timing."
+    total = sum(seconds)
+    return (f"Computing the {len(seconds)} cells took {total / 60:.1f} min in all (the sum of the cells' wall "
+            "times, each measured when the cell was computed; Ray's start-up, about 13 s per simulation, is not "
+            "included).")
+
+
 def write_page(suite: Suite, reports: Mapping[str, dict], out: Path, command: str, machine: str) -> Path:
     """``benchmark.md``, ``benchmark.json`` and ``plots/`` in ``out``."""
     from .plots import write_benchmark_plot
@@ -177,6 +189,8 @@ def write_page(suite: Suite, reports: Mapping[str, dict], out: Path, command: st
         "",
         f"Command: `{command}`. Machine: {machine}.",
         "",
+        _timing(reports),
+        "",
         f"![avg_gap and speedup per scenario]({plot.relative_to(out)})",
         "",
     ]
@@ -187,6 +201,9 @@ def write_page(suite: Suite, reports: Mapping[str, dict], out: Path, command: st
                   "Keys different from the defaults: " + ", ".join(f"`{k} = {json.dumps(v)}`" for k, v in
                                                                    changed.items()) + ".", "",
                   *scenario_table(report), ""]
+        if None not in report["cell_seconds"]:
+            lines += [f"Wall time per seed (every model of the scenario, evaluation included): "
+                      + ", ".join(f"{t:.0f} s" for t in report["cell_seconds"]) + ".", ""]
         header, rows = sequential_rows(report)
         if rows:
             lines += ["Forget accuracy on each request's class (training samples) after each request a method "

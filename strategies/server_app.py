@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -81,8 +82,9 @@ def make_matrix_app(cells: list, progress: ConsoleProgress, results: dict) -> Se
                     shutil.rmtree(folder)  # checkpoints of an earlier version of this scenario
                 folder.mkdir(parents=True, exist_ok=True)
                 saved.write_text(json.dumps(cell.config), encoding="utf-8")
+                start = time.perf_counter()
                 report = run_experiment(grid, cell.config, progress, RunCheckpoints(folder))
-                cell.save(report)
+                cell.save(report, seconds=time.perf_counter() - start)
                 shutil.rmtree(folder, ignore_errors=True)
                 progress.cell_done()
                 results["done"] += 1

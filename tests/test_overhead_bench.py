@@ -20,7 +20,7 @@ def test_plain_loop_and_flower_end_each_phase_at_the_same_weights(tmp_path):
     subprocess.run([sys.executable, str(ROOT / "experiments" / "bench_overhead.py"), "--repeats", "1",
                     "--run-config", small, "--out", str(out)], check=True, cwd=tmp_path, timeout=280)
     text = out.read_text()
-    diffs = dict(re.findall(r"(original|not|fucrt) ([0-9.e+-]+)", text.split("final weights:")[1]))
+    diffs = dict(re.findall(r"(original|not|fucrt) ([0-9.]+e[+-][0-9]+)", text.split("final weights:")[1]))
     assert set(diffs) == {"original", "not", "fucrt"}
     assert all(float(d) < 1e-6 for d in diffs.values()), diffs
     for measure in ("original: steady-state round", "NoT: steady-state round", "FUCRT: steady-state round",
