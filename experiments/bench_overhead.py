@@ -51,7 +51,8 @@ PHASES = ("original", "not", "fucrt")
 class PeakMemory:
     """Samples the summed RSS of this process and all its descendants every 20 ms."""
 
-    def __init__(self) -> None:
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
         self.peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -69,12 +70,14 @@ class PeakMemory:
             time.sleep(0.02)
 
     def __enter__(self) -> "PeakMemory":
-        self._thread.start()
+        if self.enabled:
+            self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+        if self.enabled:
+            self._stop.set()
+            self._thread.join()
 
 
 def _average(states: list[dict], weights: list[int]) -> dict:
@@ -251,7 +254,7 @@ def main() -> int:
         for side, fn in (("plain", plain_loop), ("flower", flower_on_ray)):
             if side not in sides:
                 continue
-            with PeakMemory() as memory:
+            with PeakMemory(enabled=len(sides) == 2) as memory:  # a profiled run samples no memory
                 result = fn(config)
             row = {"repeat": repeat, "side": side, **summarise(result), "peak_mb": memory.peak / 2**20,
                    "states": {phase: p[0] for phase, p in result["phases"].items()}}

@@ -1,11 +1,12 @@
 """Profile (py-spy): where the Flower-on-Ray side of bench_overhead.py spends its time, in every process.
 
-Runs ``py-spy record --subprocesses`` over ``bench_overhead.py --sides flower --repeats 1`` (the server
-process and every Ray worker that runs clients are sampled; Ray's own C++ processes are not Python and
-are not sampled), sorts every sample into a category by the frames on its stack, and writes
-experiments/results/profile.md. py-spy samples threads that are running or waiting on a lock or I/O
-(not idle ones), at 100 Hz, and the figures are samples x 10 ms, summed over processes: with two
-workers running at once they add up to more than the wall time.
+Starts ``bench_overhead.py --sides flower --repeats 1`` and attaches one ``py-spy record`` to its
+process (the ServerApp and Flower's simulation driver) and one to each Ray worker that runs clients as
+it appears (py-spy's ``--subprocesses`` does not reach them: they are children of Ray's C++ raylet).
+Ray's own C++ processes are not Python and are not sampled. Every sample is sorted into a category by
+the frames on its stack, and experiments/results/profile.md is written. py-spy samples threads that are
+running or waiting on a lock or I/O (not idle ones), without pausing the process (``--nonblocking``);
+figures are samples / rate, per process: the two workers run at once, so the sums exceed wall time.
 
     pip install -e ".[profile]"    # py-spy
     python experiments/profile_overhead.py [--run-config "unlearn-rounds=10"]
@@ -20,43 +21,74 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-RATE = 100  # samples per second
+import psutil
 
-# First match wins, tested against the whole stack from the leaf up: the innermost known frame decides.
+ROOT = Path(__file__).resolve().parents[1]
+RATE = 50  # samples per second, per process
+
+# A sample belongs to the first category with a pattern matching any frame of its stack: local training
+# called from Flower's ClientApp is training, a model's forward pass inside it too.
 CATEGORIES = (
-    ("local training (forward, backward, SGD step)", (r"\(fedunlearn/training\.py\).*\btrain\b", r"^train \(")),
-    ("client scoring (predict: FUCRT relabelling, prototypes)", (r"^predict \(.*fedunlearn/training\.py",)),
+    ("imports (each Ray worker imports torch, flwr and fedunlearn once)", (r"^_find_and_load ",)),
+    ("local training (forward, backward, SGD step)", (r"^train \(fedunlearn/training\.py",)),
+    ("client scoring (predict: FUCRT relabelling, prototypes)", (r"^predict \(fedunlearn/training\.py",)),
     ("central evaluation", (r"fedunlearn/evaluator\.py",)),
     ("data set, partition and request (per process, cached)", (r"fedunlearn/(data|federation|partition|requests)\.py",)),
     ("configuration checks", (r"fedunlearn/config\.py",)),
-    ("array (de)serialisation and copies", (r"flwr/.*(array|record|serde|inflatable)", r"ray/.*serializ",
-                                            r"\b(pickle|cloudpickle)\b", r"to_torch_state_dict|from_torch")),
-    ("imports", (r"^<module>|importlib|_find_and_load",)),
-    ("Flower runtime (grid, messages, simulation)", (r"site-packages/flwr/",)),
-    ("Ray runtime (workers, actors, scheduling)", (r"site-packages/ray/",)),
-    ("fedunlearn other (strategies, methods, handlers)", (r"(strategies|clients|fedunlearn)/",)),
+    ("array (de)serialisation and copies", (r"\((flwr|ray)/.*(array|record|serde|inflatable|serializ)",
+                                            r"pickle", r"to_torch_state_dict|from_torch_state_dict")),
+    ("Flower runtime (grid, messages, simulation)", (r"\(flwr/",)),
+    ("Ray runtime (workers, actors, scheduling)", (r"\(ray/",)),
+    ("fedunlearn other (strategies, methods, handlers)", (r"\((strategies|clients|fedunlearn)/",)),
 )
 
 
 def categorise(stack: list[str]) -> str:
-    """The category of one sample: the first category with a pattern matching a frame, leaf first."""
-    for frame in reversed(stack):
-        for name, patterns in CATEGORIES:
-            if any(re.search(p, frame) for p in patterns):
-                return name
+    """The category of one sample: the first of CATEGORIES with a pattern matching a frame of ``stack``."""
+    for name, patterns in CATEGORIES:
+        if any(re.search(p, frame) for p in patterns for frame in stack):
+            return name
     return "other (Python stdlib, torch set-up, threads)"
 
 
-def process_kind(frame: str) -> str:
-    if "default_worker.py" in frame or "ray::" in frame:
-        return "Ray worker (clients)"
-    if "bench_overhead.py" in frame:
-        return "server (ServerApp, simulation driver)"
-    return "other Python process (Ray's helpers)"
+def record(py_spy: str, pid: int, output: Path) -> subprocess.Popen:
+    return subprocess.Popen([py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", str(RATE),
+                             "--nonblocking", "--output", str(output)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def profile(py_spy: str, command: list[str], folder: Path) -> dict[str, list[Path]]:
+    """Run ``command`` with py-spy on its process and on every Ray client worker: {process kind: files}."""
+    target = subprocess.Popen(command)
+    files: dict[str, list[Path]] = {"server (ServerApp, Flower's simulation driver)": [folder / "server.txt"]}
+    recorders = [record(py_spy, target.pid, folder / "server.txt")]
+    seen: set[int] = set()
+    parent = psutil.Process(target.pid)
+    while target.poll() is None:
+        try:
+            children = parent.children(recursive=True)
+        except psutil.Error:
+            break
+        for child in children:
+            try:
+                name = " ".join(child.cmdline())
+            except psutil.Error:
+                continue
+            if child.pid not in seen and "ClientAppActor" in name:
+                seen.add(child.pid)
+                path = folder / f"worker-{child.pid}.txt"
+                files.setdefault("Ray workers (clients), summed", []).append(path)
+                recorders.append(record(py_spy, child.pid, path))
+        time.sleep(0.2)
+    for recorder in recorders:
+        recorder.wait(timeout=60)
+    if target.returncode:
+        raise SystemExit(f"profile_overhead: {' '.join(command)} exited with {target.returncode}")
+    return files
 
 
 def main() -> int:
@@ -68,37 +100,35 @@ def main() -> int:
     if not Path(py_spy).exists():
         print("profile_overhead: py-spy is not installed; pip install -e '.[profile]'", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory() as tmp:
-        raw = Path(tmp) / "stacks.txt"
-        command = [sys.executable, str(ROOT / "experiments" / "bench_overhead.py"), "--sides", "flower",
-                   "--repeats", "1", "--run-config", args.run_config]
-        subprocess.run([py_spy, "record", "--subprocesses", "--format", "raw", "--rate", str(RATE), "--output",
-                        str(raw), "--", *command], check=True)
-        lines = raw.read_text(encoding="utf-8", errors="replace").splitlines()
-
     by_category: Counter = Counter()
     by_process: dict[str, Counter] = defaultdict(Counter)
     leaves: Counter = Counter()
-    for line in lines:
-        stack_text, _, count = line.rpartition(" ")
-        if not count.isdigit():
-            continue
-        frames = stack_text.split(";")
-        category = categorise(frames[1:])
-        by_category[category] += int(count)
-        by_process[process_kind(frames[0])][category] += int(count)
-        if category.startswith(("Flower", "Ray", "array", "other")):
-            leaves[re.sub(r":\d+\)", ")", frames[-1])] += int(count)
+    command = [sys.executable, str(ROOT / "experiments" / "bench_overhead.py"), "--sides", "flower",
+               "--repeats", "1", "--run-config", args.run_config]
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind, paths in profile(py_spy, command, Path(tmp)).items():
+            for path in paths:
+                for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if path.exists() else []:
+                    stack_text, _, count = line.rpartition(" ")
+                    if not count.isdigit():
+                        continue
+                    frames = stack_text.split(";")[1:]  # the first names the process
+                    category = categorise(frames)
+                    by_category[category] += int(count)
+                    by_process[kind][category] += int(count)
+                    if category.startswith(("Flower", "Ray", "array", "other")) and frames:
+                        leaves[re.sub(r":\d+\)", ")", frames[-1])] += int(count)
     total = sum(by_category.values())
     seconds = lambda n: n / RATE  # noqa: E731
     out = [
         "# Profile: where the Flower-on-Ray run spends its time",
         "",
         f"Written by `python experiments/profile_overhead.py --run-config \"{args.run_config}\"`: py-spy "
-        f"({RATE} Hz, `--subprocesses`) over `experiments/bench_overhead.py --sides flower --repeats 1` (the "
+        f"({RATE} Hz per process, `--nonblocking`) over `experiments/bench_overhead.py --sides flower --repeats 1` (the "
         "default experiment: original training, NoT and FUCRT). Seconds are samples / rate, summed over the "
-        "server process and the Ray workers; idle threads are not sampled. Each sample is put in the category "
-        "of the innermost frame that names one.",
+        "server process and the Ray workers that run the clients (two at once on this machine); idle threads "
+        "are not sampled. A sample counts in the first category (in the order of the script's CATEGORIES) that "
+        "one of its frames names: training called through Flower's ClientApp is training.",
         "",
         f"- Machine: {platform.platform()}, Python {platform.python_version()}",
         f"- Samples: {total} ({seconds(total):.1f} s of running Python over all processes)",
