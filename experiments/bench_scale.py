@@ -4,11 +4,11 @@ Runs the same experiment with 10, 100 and 1,000 simulated clients, sampling 10 c
 (`fraction-train` = 10 / N), each client holding the same amount of data (synthetic, 160 training
 samples per client, so the data set itself grows with N). For each N it records, from the report,
 the round times of the original training and of the unlearning rounds of FUCRT and NoT (min / median
-/ max over rounds 2..R), FUCRT's selection round (which asks every client, as in the paper), and the
-peak resident memory of the whole process tree (Ray's workers included), sampled every 20 ms. Writes
-experiments/results/scale.md.
+/ max over rounds 2..R of every repeat), FUCRT's selection round (which asks every client, as in the
+paper), and the peak resident memory of the whole process tree (Ray's workers included), sampled every
+20 ms (min / median / max over repeats). Writes experiments/results/scale.md.
 
-    python experiments/bench_scale.py [--clients 10,100,1000]
+    python experiments/bench_scale.py [--clients 10,100,1000] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ def overrides(n: int, samples: int | None = None) -> str:
             f"unlearn-methods='fucrt,not' unlearn-rounds=4 cache-dir=''")
 
 
-def spread(values: list[float]) -> str:
-    return f"{min(values):.3f} / {statistics.median(values):.3f} / {max(values):.3f}"
+def spread(values: list[float], digits: int = 3) -> str:
+    return " / ".join(f"{v:.{digits}f}" for v in (min(values), statistics.median(values), max(values)))
 
 
 def measure(n: int, out: Path, samples: int | None = None) -> dict:
@@ -65,19 +65,34 @@ def measure(n: int, out: Path, samples: int | None = None) -> dict:
             "train_samples": report["data"]["train_samples"]}
 
 
+def pooled(repeats: list[dict]) -> dict:
+    """One row from the repeats of one N: round times pooled, the other figures as lists over repeats."""
+    row = dict(repeats[0])
+    for key in ("original", "fucrt", "not"):
+        row[key] = [t for r in repeats for t in r[key]]
+    for key in ("wall", "peak_gib", "selection"):
+        row[key] = [r[key] for r in repeats]
+    return row
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", default="10,100,1000")
-    counts = [int(c) for c in parser.parse_args().clients.split(",")]
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    counts = [int(c) for c in args.clients.split(",")]
     rows = []
     runs = [(n, None) for n in counts] + [(min(counts), PER_CLIENT * max(counts))]  # control: all data, few clients
     with tempfile.TemporaryDirectory() as tmp:
         for n, samples in runs:
-            rows.append(measure(n, Path(tmp) / f"n{n}-{samples}", samples))
-            r = rows[-1]
-            print(f"N={n}: original round {spread(r['original'])} s, fucrt {spread(r['fucrt'])} s, not "
-                  f"{spread(r['not'])} s, selection {r['selection']:.2f} s, peak {r['peak_gib']:.2f} GiB, "
-                  f"wall {r['wall']:.0f} s", flush=True)
+            repeats = []
+            for repeat in range(args.repeats):
+                repeats.append(measure(n, Path(tmp) / f"n{n}-{samples}-{repeat}", samples))
+                r = repeats[-1]
+                print(f"N={n} (repeat {repeat + 1}): original round {spread(r['original'])} s, fucrt "
+                      f"{spread(r['fucrt'])} s, not {spread(r['not'])} s, selection {r['selection']:.2f} s, "
+                      f"peak {r['peak_gib']:.2f} GiB, wall {r['wall']:.0f} s", flush=True)
+            rows.append(pooled(repeats))
     lines = [
         "# Scale: 10, 100 and 1,000 clients, 10 sampled per round",
         "",
@@ -85,19 +100,22 @@ def main() -> int:
         "so the data set grows with the number of clients N; each round samples 10 clients (`fraction-train` = "
         "10 / N). The last row is a control: the data set of the largest N held by the smallest number of clients, "
         "so that what grows with the data and what grows with the clients can be told apart. Round times are min / "
-        "median / max over rounds 2 and later of one run, in seconds. Peak memory is the summed resident memory of "
+        f"median / max over rounds 2 and later of {args.repeats} runs, in seconds; FUCRT's selection, peak memory and "
+        "wall time are min / median / max over the runs. Peak memory is the summed resident memory of "
         "the whole process tree (the CLI, Ray's processes and its two workers), sampled every 20 ms. The evaluator "
         "scores every model on the whole training set, so its time and memory grow with the data.",
         "",
         f"- Machine: {platform.platform()}, {psutil.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB;"
         f" Python {platform.python_version()}, torch {_version('torch')}, flwr {_version('flwr')}, ray {_version('ray')}.",
-        f"- Command per N: `fedunlearn run --run-config \"{overrides(1000)}\"` (with N = 1000 there).",
+        f"- Command: `python experiments/bench_scale.py --repeats {args.repeats}`; per N: "
+        f"`fedunlearn run --run-config \"{overrides(1000)}\"` (with N = 1000 there).",
         "",
         "| clients N | training samples | original round | FUCRT round | NoT round | FUCRT selection (all N clients) "
         "| peak memory (GiB) | wall (s) |",
         "|---|---|---|---|---|---|---|---|",
         *(f"| {r['clients']} | {r['train_samples']} | {spread(r['original'])} | {spread(r['fucrt'])} | "
-          f"{spread(r['not'])} | {r['selection']:.2f} | {r['peak_gib']:.2f} | {r['wall']:.0f} |" for r in rows),
+          f"{spread(r['not'])} | {spread(r['selection'], 2)} | {spread(r['peak_gib'], 2)} | "
+          f"{spread(r['wall'], 0)} |" for r in rows),
         "",
     ]
     (ROOT / "experiments" / "results" / "scale.md").write_text("\n".join(lines), encoding="utf-8")
