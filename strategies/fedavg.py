@@ -35,6 +35,29 @@ def content_bytes(content: RecordDict) -> int:
 IDENTITY_KEYS = ("partition-id",)
 LOG = logging.getLogger("fedunlearn")
 
+POLL_SECONDS = 0.005  # the shortest wait between two looks for replies (simulation)
+POLL_PER_MESSAGE = 0.0002  # ... growing with the messages in flight, since each look scans them all
+FLOWER_POLL = 0.1  # Flower's own interval, the longest
+
+
+def poll_interval(in_flight: int) -> float:
+    """Seconds a simulation grid waits between two looks for replies while ``in_flight`` messages are out.
+
+    Flower's in-memory grid looks every 0.1 s: a floor of 0.1-0.2 s under every round, however little work
+    it holds. Each look scans every message in flight, so looking every 5 ms while 1,000 are out (the
+    identify round, FUCRT's selection at 1,000 clients) kept a core busy: the interval grows by 0.2 ms per
+    message, up to Flower's 0.1 s (experiments/results/scale.md).
+    """
+    return min(FLOWER_POLL, max(POLL_SECONDS, in_flight * POLL_PER_MESSAGE))
+
+
+def send_and_receive(grid: Grid, messages: list[Message], timeout: float) -> list[Message]:
+    """``grid.send_and_receive``, looking for replies as often as :func:`poll_interval` says (simulation
+    grids only: deployment grids have no such setting)."""
+    if hasattr(grid, "pull_interval"):
+        grid.pull_interval = poll_interval(len(messages))
+    return list(grid.send_and_receive(messages, timeout=timeout))
+
 
 def aggregate_train_metrics(records: list[RecordDict], weighted_by_key: str) -> MetricRecord:
     """Weighted mean of the clients' train metrics, leaving out identities (not quantities)."""
@@ -74,7 +97,7 @@ def answered(replies: Iterable[Message], sent: int, required: int, what: str) ->
 def exchange(grid: Grid, messages: list[Message], timeout: float, what: str, required: int) -> list[Message]:
     """Send ``messages`` (a one-off round outside a strategy's loop) and return the answers in client order;
     see :func:`answered` for failures."""
-    return answered(grid.send_and_receive(messages, timeout=timeout), len(messages), required, what)
+    return answered(send_and_receive(grid, messages, timeout), len(messages), required, what)
 
 
 class AccountedFedAvg(FedAvg):
@@ -182,7 +205,7 @@ class AccountedFedAvg(FedAvg):
         """Send a round's messages; clients that fail (an error, or no answer by the deadline) are asked
         again, up to ``retries`` times, before the round goes on without them. Returns each client's last
         reply (failed clients that never answered have none)."""
-        last = {m.metadata.src_node_id: m for m in grid.send_and_receive(messages, timeout=timeout)}
+        last = {m.metadata.src_node_id: m for m in send_and_receive(grid, messages, timeout)}
         for attempt in range(1, self.retries + 1):
             failed = [m for m in messages if m.metadata.dst_node_id not in last
                       or last[m.metadata.dst_node_id].has_error()]
@@ -192,7 +215,7 @@ class AccountedFedAvg(FedAvg):
             self.cost.retries += len(again)
             self.cost.client_rounds += len(again)
             self.cost.bytes_down += sum(content_bytes(m.content) for m in again)
-            last.update({m.metadata.src_node_id: m for m in grid.send_and_receive(again, timeout=timeout)})
+            last.update({m.metadata.src_node_id: m for m in send_and_receive(grid, again, timeout)})
         return list(last.values())
 
     @staticmethod

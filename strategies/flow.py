@@ -34,7 +34,7 @@ from fedunlearn.training import derive_seed
 
 from . import methods
 from .fedavg import exchange
-from .session import FederatedSession, poll_often
+from .session import FederatedSession
 
 
 def check_experiment(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -226,7 +226,6 @@ def run_experiment(
     grid: Grid, config: Mapping[str, Any], progress: Progress, checkpoints: RunCheckpoints | None = None
 ) -> dict[str, Any]:
     """Every seed of the experiment, combined into one report dictionary."""
-    poll_often(grid)
     clients = identify_clients(grid, wait_for_clients(grid, config["num-clients"]), config)
     seeds = cfg.seed_list(config)
     per_seed: dict[int, dict] = {}

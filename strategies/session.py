@@ -18,21 +18,6 @@ from fedunlearn.requests import DeletionRequest
 from .fedavg import AccountedFedAvg
 
 
-POLL_SECONDS = 0.005
-
-
-def poll_often(grid: Grid) -> Grid:
-    """Make a simulation grid look for replies every 5 ms instead of Flower's 100 ms.
-
-    In simulation the round's replies are in memory; polling them costs microseconds, while the 100 ms
-    default made every round of a small model last 0.2 s however little work it held
-    (experiments/results/scale.md). Deployment grids have no such setting and are left alone.
-    """
-    if hasattr(grid, "pull_interval"):
-        grid.pull_interval = min(grid.pull_interval, POLL_SECONDS)
-    return grid
-
-
 class FederatedSession:
     """Runs federated phases on ``grid`` for one experiment configuration."""
 
@@ -40,7 +25,7 @@ class FederatedSession:
         self, grid: Grid, config: Mapping[str, Any], progress: Progress, clients: Mapping[int, int],
         checkpoints: RunCheckpoints | None = None,
     ) -> None:
-        self.grid = poll_often(grid)
+        self.grid = grid
         self.config = dict(config)
         self.clients = dict(clients)  # Flower node id -> stable client id (partition-id)
         self.request = DeletionRequest.from_config(config)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 
-from strategies.fedavg import AccountedFedAvg, ClientFailure, payload_bytes
+from strategies.fedavg import AccountedFedAvg, ClientFailure, payload_bytes, poll_interval, send_and_receive
 
 
 @pytest.fixture(autouse=True)
@@ -155,3 +155,28 @@ def test_failed_clients_are_asked_again_before_the_round_goes_on_without_them():
     grid = FlakyGrid([5, 6, 7, 8])
     without.start(grid, arrays, num_rounds=1, timeout=1, train_config=ConfigRecord())
     assert len(grid.asked) == 1 and without.cost.failures == 2 and without.cost.retries == 0
+
+
+def test_a_simulation_grid_looks_for_replies_less_often_the_more_messages_are_out():
+    # 5 ms for a round of a few clients; 0.2 ms more per message in flight; never slower than Flower's 0.1 s.
+    assert [poll_interval(n) for n in (1, 10, 25, 100, 500, 1000)] == pytest.approx(
+        [0.005, 0.005, 0.005, 0.02, 0.1, 0.1])
+
+    class SimulationGrid:
+        pull_interval = 0.1
+        sent = None
+
+        def send_and_receive(self, messages, timeout):
+            self.sent = (len(messages), self.pull_interval)
+            return iter(messages)  # Flower returns an iterable
+
+    grid = SimulationGrid()
+    assert send_and_receive(grid, ["m"] * 100, timeout=1.0) == ["m"] * 100
+    assert grid.sent == (100, pytest.approx(0.02))
+
+    class DeploymentGrid:  # no pull_interval: left as it is
+        def send_and_receive(self, messages, timeout):
+            return messages
+
+    deployment = DeploymentGrid()
+    assert send_and_receive(deployment, ["m"], timeout=1.0) == ["m"] and not hasattr(deployment, "pull_interval")
