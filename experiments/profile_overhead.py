@@ -10,6 +10,7 @@ figures are samples / rate, per process: the two workers run at once, so the sum
 
     pip install -e ".[profile]"    # py-spy
     python experiments/profile_overhead.py [--run-config "unlearn-rounds=10"]
+    python experiments/profile_overhead.py --scale 1000    # bench_scale.py's run at 1,000 clients instead
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ CATEGORIES = (
     ("configuration checks", (r"fedunlearn/config\.py",)),
     ("array (de)serialisation and copies", (r"\((flwr|ray)/.*(array|record|serde|inflatable|serializ)",
                                             r"pickle", r"to_torch_state_dict|from_torch_state_dict")),
+    ("Flower's simulation engine scanning every node's queue every 0.1 s", (r"^add_messages_to_queue ",)),
     ("Flower runtime (grid, messages, simulation)", (r"\(flwr/",)),
     ("Ray runtime (workers, actors, scheduling)", (r"\(ray/",)),
     ("fedunlearn other (strategies, methods, handlers)", (r"\((strategies|clients|fedunlearn)/",)),
@@ -94,8 +96,12 @@ def profile(py_spy: str, command: list[str], folder: Path) -> dict[str, list[Pat
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run-config", default="unlearn-rounds=10")
-    parser.add_argument("--out", default=str(ROOT / "experiments" / "results" / "profile.md"))
+    parser.add_argument("--scale", type=int, default=0,
+                        help="profile bench_scale.py's `fedunlearn run` with this many clients instead")
+    parser.add_argument("--out", help="default: experiments/results/profile.md (--scale N: profile-N-clients.md)")
     args = parser.parse_args()
+    results = ROOT / "experiments" / "results"
+    args.out = args.out or str(results / (f"profile-{args.scale}-clients.md" if args.scale else "profile.md"))
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(py_spy).exists():
         print("profile_overhead: py-spy is not installed; pip install -e '.[profile]'", file=sys.stderr)
@@ -103,8 +109,22 @@ def main() -> int:
     by_category: Counter = Counter()
     by_process: dict[str, Counter] = defaultdict(Counter)
     leaves: Counter = Counter()
-    command = [sys.executable, str(ROOT / "experiments" / "bench_overhead.py"), "--sides", "flower",
-               "--repeats", "1", "--run-config", args.run_config]
+    run_dir = Path(tempfile.mkdtemp())  # the profiled run's report (scale: fedunlearn run --out), removed after
+    if args.scale:
+        sys.path.insert(0, str(ROOT / "experiments"))
+        from bench_scale import overrides
+
+        command = [str(Path(sys.executable).parent / "fedunlearn"), "run", "--run-config", overrides(args.scale),
+                   "--out", str(run_dir / "run")]
+        what = (f"`fedunlearn run --run-config \"{overrides(args.scale)}\"` (bench_scale.py's run at {args.scale} "
+                "clients, 10 sampled per round)")
+        invocation = f"python experiments/profile_overhead.py --scale {args.scale}"
+    else:
+        command = [sys.executable, str(ROOT / "experiments" / "bench_overhead.py"), "--sides", "flower",
+                   "--repeats", "1", "--run-config", args.run_config]
+        what = ("`experiments/bench_overhead.py --sides flower --repeats 1` (the default experiment: original "
+                "training, NoT and FUCRT)")
+        invocation = f"python experiments/profile_overhead.py --run-config \"{args.run_config}\""
     with tempfile.TemporaryDirectory() as tmp:
         for kind, paths in profile(py_spy, command, Path(tmp)).items():
             for path in paths:
@@ -118,15 +138,16 @@ def main() -> int:
                     by_process[kind][category] += int(count)
                     if category.startswith(("Flower", "Ray", "array", "other")) and frames:
                         leaves[re.sub(r":\d+\)", ")", frames[-1])] += int(count)
+    shutil.rmtree(run_dir, ignore_errors=True)
     total = sum(by_category.values())
     seconds = lambda n: n / RATE  # noqa: E731
     out = [
         "# Profile: where the Flower-on-Ray run spends its time",
         "",
-        f"Written by `python experiments/profile_overhead.py --run-config \"{args.run_config}\"`: py-spy "
-        f"({RATE} Hz per process, `--nonblocking`) over `experiments/bench_overhead.py --sides flower --repeats 1` (the "
-        "default experiment: original training, NoT and FUCRT). Seconds are samples / rate, summed over the "
-        "server process and the Ray workers that run the clients (two at once on this machine); idle threads "
+        f"Written by `{invocation}`: py-spy ({RATE} Hz per process, `--nonblocking`) over {what}. "
+        "Seconds are samples / rate, summed over the "
+        "server process (the ServerApp and Flower's simulation engine) and the Ray workers that run the clients "
+        "(two at once on this machine); idle threads "
         "are not sampled. A sample counts in the first category (in the order of the script's CATEGORIES) that "
         "one of its frames names: training called through Flower's ClientApp is training.",
         "",
