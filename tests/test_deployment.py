@@ -23,7 +23,7 @@ from fedunlearn.cli import main
 from fedunlearn.deploy import FEDERATION, LocalFederation, _bin, free_port, make_credentials
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ("dataset='digits' model='mlp' num-clients=3 partitioner='iid' num-server-rounds=2 local-epochs=1 "
+TINY = ("dataset='digits' model='mlp' num-clients=3 partitioner='iid' num-server-rounds=1 local-epochs=1 "
         "unlearn-rounds=1 cache-dir=''")
 
 pytestmark = pytest.mark.e2e
@@ -95,7 +95,7 @@ def test_class_deletion_over_tls_with_authenticated_supernodes(federation, tmp_p
     report = json.loads((out / "report.json").read_text())
     assert report["request"] == {"kind": "class", "forget_class": 3}
     assert set(report["models"]) == {"original", "retrain", "finetune"}
-    assert report["models"]["original"]["cost"]["client_rounds"] == 6  # 2 rounds x 3 SuperNodes
+    assert report["models"]["original"]["cost"]["client_rounds"] == 3  # 1 round x 3 SuperNodes
     assert report["models"]["retrain"]["metrics"]["forget_acc"] <= 0.05
     assert report["models"]["original"]["metrics"]["forget_acc"] > 0.3
 
@@ -118,8 +118,8 @@ def test_client_deletion_completes_after_the_target_supernode_is_shut_down(feder
     report = json.loads((out / "report.json").read_text())
     assert report["request"] == {"kind": "client", "forget_client": 1}
     models = report["models"]
-    assert models["original"]["cost"]["client_rounds"] == 6
-    assert models["retrain"]["cost"]["client_rounds"] == 4  # the two remaining SuperNodes
+    assert models["original"]["cost"]["client_rounds"] == 3
+    assert models["retrain"]["cost"]["client_rounds"] == 2  # the two remaining SuperNodes
     assert models["finetune"]["cost"]["client_rounds"] == 2 and models["not"]["cost"]["client_rounds"] == 2
     assert all(m["cost"]["failures"] == 0 for m in models.values())
 
