@@ -66,16 +66,13 @@ def _shape(v: str) -> str | None:
     return None if dims and all(d > 0 for d in dims) else "comma-separated positive sizes such as '1,8,8'"
 
 
-def _seed_list(v: str) -> str | None:
-    items = [i.strip() for i in v.split(",") if i.strip()]
-    ok = all(i.isdigit() for i in items) and len(set(items)) == len(items)
-    return None if ok else "comma-separated distinct seeds >= 0 such as '0,1,2' (or a TOML list in a file)"
-
-
-def _class_list(v: str) -> str | None:
-    items = [i.strip() for i in v.split(",") if i.strip()]
-    ok = all(i.isdigit() for i in items) and len(set(items)) == len(items)
-    return None if ok else "comma-separated distinct class labels such as '5' or '5,7' (empty: none)"
+def _distinct_ints(allowed: str) -> Callable[[Any], str | None]:
+    """A check for comma-separated distinct integers >= 0; ``allowed`` says what is allowed."""
+    def check(v: str) -> str | None:
+        items = [i.strip() for i in v.split(",") if i.strip()]
+        ok = all(i.isdigit() for i in items) and len(set(items)) == len(items)
+        return None if ok else allowed
+    return check
 
 
 def class_sequence(config: Mapping[str, Any]) -> list[int]:
@@ -94,7 +91,8 @@ SCHEMA: dict[str, Key] = {
     "name": Key(str, "default", "experiment name, used in the run directory's name", _safe_name),
     "out-dir": Key(str, "", "output directory; empty: runs/<name>-<timestamp>/"),
     "seed": Key(int, 0, "seed of the model initialisation, partitioning and client training", _at_least(0)),
-    "seeds": Key(str, "", "run the whole experiment once per seed (comma-separated); empty: just `seed`", _seed_list),
+    "seeds": Key(str, "", "run the whole experiment once per seed (comma-separated); empty: just `seed`",
+                 _distinct_ints("comma-separated distinct seeds >= 0 such as '0,1,2' (or a TOML list in a file)")),
     # Data.
     "dataset": Key(str, "digits", "data set", _one_of(DATASETS)),
     "data-path": Key(str, "", "path of an .npz file with arrays x and y (dataset = 'npz')"),
@@ -133,7 +131,8 @@ SCHEMA: dict[str, Key] = {
     # Deletion request and unlearning.
     "forget-class": Key(int, 3, "class to forget on every client (a class request; -1: none)", _at_least(-1)),
     "then-forget-classes": Key(str, "", "sequential requests: classes forgotten one request after another, after "
-                                        "forget-class (e.g. '5' or '5,7'); empty: one request", _class_list),
+                                        "forget-class (e.g. '5' or '5,7'); empty: one request",
+                                 _distinct_ints("comma-separated distinct class labels such as '5' or '5,7' (empty: none)")),
     "forget-client": Key(int, -1, "client whose every sample is forgotten (a client request; -1: none)", _at_least(-1)),
     "forget-samples": Key(float, 0.0, "share of one client's samples to forget (a sample request; 0: none)",
                           lambda v: None if 0 <= v <= 1 else "a number in [0, 1]"),

@@ -95,12 +95,12 @@ def neighbour_classes(x_train: np.ndarray, y_train: np.ndarray, forget_classes: 
     flat = x_train.reshape(len(x_train), -1).astype(np.float64)
     classes = [int(c) for c in np.unique(y_train) if c not in forgotten]
     means = {int(c): flat[y_train == c].mean(0) for c in np.unique(y_train)}
-    chosen: set[int] = set()
+    nearest = []
     for forget_class in forgotten:
         target = means[forget_class] / (np.linalg.norm(means[forget_class]) + EPS)
         sims = {c: float(means[c] @ target / (np.linalg.norm(means[c]) + EPS)) for c in classes}
-        chosen.update(sorted(classes, key=lambda c: (-sims[c], c))[:k])
-    return sorted(chosen) if len(forgotten) > 1 else sorted(classes, key=lambda c: (-sims[c], c))[:k]
+        nearest.append(sorted(classes, key=lambda c: (-sims[c], c))[:k])
+    return nearest[0] if len(nearest) == 1 else sorted(set().union(*nearest))
 
 
 def nearest_neighbour_mia(
