@@ -1,11 +1,14 @@
-"""Benchmark: how long the central evaluator takes to score one model (every metric), on an experiment's data.
+"""Benchmark: how long the central evaluator takes to score one model, and SalUn's attack side by side.
 
-It trains nothing: it scores FedAvg-sized models with the experiment's architecture (a reference and a
-second model with other weights), so the time is the evaluator's own: forward passes on the forgotten,
-retained, test and triggered sets, the membership attacks, KL, CKA and the representation map.
-Writes experiments/results/evaluator.md.
+It scores two trained models of the experiment's architecture: a "reference" trained on the retained data
+and an "original" trained on all data (plain centralised SGD, seeded, ``--train-epochs`` epochs each), so
+the outputs look like a federation's models, not like random weights. It times the forward passes over
+the evaluation sets, SalUn's MIA-efficacy (five SVMs), the joint attack and everything else, and checks
+our SalUn attack (duplicate rows merged into weighted ones, two threads) against a plain scikit-learn fit
+on every row, exactly as SalUn's ``SVC_fit_predict`` does it, on the same outputs. Writes
+experiments/results/evaluator.md.
 
-    python experiments/bench_evaluator.py [--experiment experiments/seeds.toml] [--repeats 5]
+    python experiments/bench_evaluator.py [--experiment experiments/fashion-mnist.toml] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -17,66 +20,145 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import sklearn
 import torch
 from flwr.app import ArrayRecord
+from sklearn.svm import SVC
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from fedunlearn import privacy  # noqa: E402
 from fedunlearn.cli import experiment_config  # noqa: E402
 from fedunlearn.config import seed_list  # noqa: E402
 from fedunlearn.evaluator import Evaluator  # noqa: E402
 from fedunlearn.federation import Federation  # noqa: E402
 from fedunlearn.models import build_model  # noqa: E402
-from strategies.flow import initial_model  # noqa: E402
+from fedunlearn.training import TrainSettings, derive_seed, train  # noqa: E402
+
+
+def trained(config: dict, federation: Federation, view: str, epochs: int) -> ArrayRecord:
+    """A model trained centrally on the union of the clients' ``view`` data (seeded)."""
+    data = federation.data
+    model = build_model(config["model"], data.input_shape, data.num_classes, seed=derive_seed(config["seed"], "init"))
+    index = federation.union_indices(view)
+    settings = TrainSettings(epochs, config["batch-size"], config["learning-rate"], config["momentum"])
+    train(model, data.x_train[index], data.y_train[index], settings, derive_seed(config["seed"], "bench", view))
+    return ArrayRecord(model.state_dict())
+
+
+def plain_salun(evaluator: Evaluator, outputs) -> dict[str, tuple[float, float]]:
+    """SalUn's SVC_fit_predict on every row, one feature after the other: {feature: (efficacy, seconds)}."""
+    n, retained = evaluator.salun_members, evaluator.test_retained
+    sides = [privacy.salun_features(outputs.probs["retain"][:n], evaluator.y["retain"][:n]),
+             privacy.salun_features(outputs.probs["test"][retained], evaluator.y["test"][retained]),
+             privacy.salun_features(outputs.probs["forget"], evaluator.y["forget"])]
+    result = {}
+    for feature in privacy.SALUN_FEATURES:
+        start = time.perf_counter()
+        members, nonmembers, forget = (side[feature] for side in sides)
+        attack = SVC(C=3, gamma="auto", kernel="rbf").fit(np.concatenate([members, nonmembers]),
+                                                         np.r_[np.ones(len(members)), np.zeros(len(nonmembers))])
+        result[feature] = (1 - float(attack.predict(forget).mean()), time.perf_counter() - start)
+    return result
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--experiment", default=str(ROOT / "experiments" / "seeds.toml"))
+    parser.add_argument("--experiment", default=str(ROOT / "experiments" / "fashion-mnist.toml"))
     parser.add_argument("--run-config", default="")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--train-epochs", type=int, default=1)
     parser.add_argument("--out", default=str(ROOT / "experiments" / "results" / "evaluator.md"))
     args = parser.parse_args()
     config = experiment_config(args.experiment, args.run_config)
     config["seed"] = seed_list(config)[0]
+    torch.set_num_threads(2)
 
     federation = Federation.from_config(config)
     start = time.perf_counter()
     evaluator = Evaluator(federation, config)
     setup = time.perf_counter() - start
-    data = federation.data
-    reference_arrays = initial_model(config, federation)
-    other = ArrayRecord(build_model(config["model"], data.input_shape, data.num_classes, seed=99).state_dict())
+    print("training the two models ...", flush=True)
+    reference_arrays = trained(config, federation, "retain", args.train_epochs)
+    original_arrays = trained(config, federation, "all", args.train_epochs)
     reference = evaluator.outputs(reference_arrays)
 
-    times = []
-    for _ in range(args.repeats):
-        start = time.perf_counter()
-        outputs = evaluator.outputs(other)
-        evaluator.evaluate(outputs, reference)
+    timings: dict[str, list[float]] = {"forward passes": [], "SalUn's MIA-efficacy (5 SVMs)": [],
+                                       "joint attack (mia_auc)": [], "everything else": [], "total": []}
+    real = {"salun": privacy.salun_mia_efficacy, "joint": privacy.population_mia}
+    spent = {"salun": 0.0, "joint": 0.0}
+
+    def timed(name):
+        def call(*a, **k):
+            begin = time.perf_counter()
+            try:
+                return real[name](*a, **k)
+            finally:
+                spent[name] += time.perf_counter() - begin
+        return call
+
+    import fedunlearn.evaluator as evaluator_module
+    evaluator_module.salun_mia_efficacy, evaluator_module.population_mia = timed("salun"), timed("joint")
+    for i in range(args.repeats):
+        spent.update(salun=0.0, joint=0.0)
+        begin = time.perf_counter()
+        outputs = evaluator.outputs(original_arrays)
+        forward = time.perf_counter() - begin
+        metrics = evaluator.evaluate(outputs, reference)
         evaluator.representation_map(outputs)
-        times.append(time.perf_counter() - start)
+        total = time.perf_counter() - begin
+        for key, value in (("forward passes", forward), ("SalUn's MIA-efficacy (5 SVMs)", spent["salun"]),
+                           ("joint attack (mia_auc)", spent["joint"]),
+                           ("everything else", total - forward - spent["salun"] - spent["joint"]), ("total", total)):
+            timings[key].append(value)
+        print(f"repeat {i + 1}: {total:.1f} s", flush=True)
+    evaluator_module.salun_mia_efficacy, evaluator_module.population_mia = real["salun"], real["joint"]
+
+    print("SalUn's attack, plain fits on every row ...", flush=True)
+    plain = plain_salun(evaluator, outputs)
+    ours = metrics["mia_efficacy_by_feature"]
     sizes = {name: len(y) for name, y in evaluator.y.items()}
+    n = evaluator.salun_members
+    command = (f"python experiments/bench_evaluator.py --experiment {Path(args.experiment).resolve().relative_to(ROOT)}"
+               f" --repeats {args.repeats} --train-epochs {args.train_epochs}"
+               + (f" --run-config \"{args.run_config}\"" if args.run_config else ""))
     lines = [
-        "# Evaluation time of one model",
+        "# Evaluation time of one model, and SalUn's attack side by side",
         "",
-        "Written by `experiments/bench_evaluator.py`: the time to score one model with every metric "
-        "(accuracies, `mia`, `mia_auc`, `mia_nn`, `backdoor_asr`, KL and CKA to the reference, representation "
-        "map), given the reference's outputs, which are computed once per seed.",
+        "Written by `experiments/bench_evaluator.py`. It scores a model trained centrally on all data "
+        f"({args.train_epochs} epoch(s) of the experiment's SGD settings) against one trained on the retained "
+        "data, with every metric: accuracies, SalUn's MIA-efficacy (five SVMs), the joint attack (`mia_auc`, "
+        "`mia_joint_members`), `mia_nn`, `backdoor_asr`, KL and CKA to the reference, and the representation map. "
+        "The reference's outputs are computed once per seed and are not counted.",
         "",
-        f"- Command: `python experiments/bench_evaluator.py --experiment {Path(args.experiment).resolve().relative_to(ROOT)}"
-        f" --repeats {args.repeats}" + (f" --run-config \"{args.run_config}\"" if args.run_config else "") + "`",
+        f"- Command: `{command}`",
         f"- Config: dataset {config['dataset']}, model {config['model']}, {config['num-clients']} clients, "
         f"forget-class {config['forget-class']}, backdoor-client {config['backdoor-client']}, seed {config['seed']}",
-        f"- Evaluation sets: {', '.join(f'{k} {v}' for k, v in sizes.items())} samples",
-        f"- Machine: {platform.platform()}, torch {torch.__version__} with {torch.get_num_threads()} threads, "
-        f"Python {platform.python_version()}",
+        f"- Evaluation sets: {', '.join(f'{k} {v}' for k, v in sizes.items())} samples; SalUn's attack: {n} members "
+        f"(the first retained training samples) and {int(evaluator.test_retained.sum())} non-members (the test set "
+        f"without the forgotten class) per SVM, {sizes['forget']} targets",
+        f"- Model scored: forget_acc {metrics['forget_acc']:.3f}, retain_acc {metrics['retain_acc']:.3f}, test_acc "
+        f"{metrics['test_acc']:.3f}, mia_auc {metrics['mia_auc']:.3f}",
+        f"- Machine: {platform.platform()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
+        f"scikit-learn {sklearn.__version__}, Python {platform.python_version()}; {args.repeats} repeats",
         "",
-        "| measure | min | median | max |",
+        "| part of scoring one model (s) | min | median | max |",
         "|---|---|---|---|",
-        f"| evaluate one model (s) | {min(times):.3f} | {statistics.median(times):.3f} | {max(times):.3f} |",
-        f"| evaluator set-up, once per seed (s) | {setup:.3f} | | |",
+        *(f"| {key} | {min(v):.2f} | {statistics.median(v):.2f} | {max(v):.2f} |" for key, v in timings.items()),
+        f"| evaluator set-up, once per seed | {setup:.2f} | | |",
+        "",
+        "## SalUn's attack: ours against a plain fit on every row",
+        "",
+        "Ours merges identical rows into one weighted row and runs the five SVMs on two threads; the plain "
+        "side fits `SVC(C=3, gamma=\"auto\", kernel=\"rbf\")` on every row, one feature after the other, as "
+        "SalUn's `SVC_fit_predict` does. Same outputs, same samples.",
+        "",
+        "| feature | ours | plain | difference | plain fit + predict (s) |",
+        "|---|---|---|---|---|",
+        *(f"| {f} | {ours[f]:.4f} | {plain[f][0]:.4f} | {ours[f] - plain[f][0]:+.4f} | {plain[f][1]:.1f} |"
+          for f in privacy.SALUN_FEATURES),
         "",
     ]
     Path(args.out).write_text("\n".join(lines), encoding="utf-8")

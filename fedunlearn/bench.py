@@ -3,11 +3,12 @@
 A suite file names its seeds, the keys every scenario shares (``[common]``) and the scenarios
 (``[scenario.<name>]``, each a set of experiment keys plus a ``title``). Every scenario runs all its
 methods in one experiment per seed, so they share that seed's original model and reference; a *cell*
-is one (scenario, seed) and is stored as ``cells/<scenario>/seed-<s>.json`` under the output folder. A
+is one (scenario, seed) and is stored as ``cells/<suite>/<scenario>/seed-<s>.json`` under the output folder. A
 rerun skips every cell already stored for the same configuration, and references come from the
-reference cache when an earlier run trained them. The page (``benchmark.md``, ``benchmark.json``,
-``plots/``) has, per scenario, every method's metrics with 95% intervals, gaps to the reference,
-verdict, cost and speedup.
+model cache when an earlier run trained them (the original is shared by every scenario with the same data, partition, seed,
+backdoor and training). The page (``<page>.md``, ``<page>.json``,
+``plots/<page>/``) has, per scenario, every method's metrics with 95% intervals, gaps to the reference,
+verdict, cost and speedup; its name is the suite's ``page`` (default ``benchmark``).
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .config import DEFAULTS, ConfigError, _safe_name, read_toml
-from .report import REFERENCE, combine, md_table, sequential_rows
+from .evaluator import AVG_GAP_TEXT
+from .report import NO_SIGNAL, REFERENCE, combine, md_table, no_signal_note, sequential_rows
 
-SUITE_FIELDS = ("name", "seeds", "common", "scenario")
+SUITE_FIELDS = ("name", "page", "seeds", "common", "scenario")
 TABLE = (("forget_acc", "metrics.forget_acc"), ("retain_acc", "metrics.retain_acc"), ("test_acc", "metrics.test_acc"),
-         ("test_forget_acc", "metrics.test_forget_acc"), ("mia", "metrics.mia"),
+         ("test_forget_acc", "metrics.test_forget_acc"), ("mia_efficacy", "metrics.mia_efficacy"),
          ("backdoor_asr", "metrics.backdoor_asr"), ("avg_gap", "avg_gap"),
          ("client_rounds", "cost.client_rounds"), ("seconds", "cost.seconds"),
          ("speedup", "speedup.client_rounds"))
@@ -42,6 +44,7 @@ class Suite:
     seeds: tuple[int, ...]
     scenarios: tuple[Scenario, ...]
     path: str
+    page: str = "benchmark"  # the results page: <page>.md, <page>.json and plots/<page>/ in the output folder
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,7 @@ class Cell:
         """Keep what the page needs from the cell's one-seed report (and the wall ``seconds`` it took), atomically."""
         seed = str(self.seed)
         cell = {"config": self.config, "request": report["request"], "data": report["data"], "seconds": seconds,
-                "models": report["per_seed"][seed]}
+                "evaluation_seconds": report.get("evaluation_seconds", {}).get(seed), "models": report["per_seed"][seed]}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(cell, indent=1) + "\n", encoding="utf-8")
@@ -98,6 +101,11 @@ def load_suite(path: str | Path, check: Callable[[Mapping[str, Any]], dict[str, 
     if not isinstance(common, dict) or not isinstance(scenarios, dict) or not scenarios:
         raise ConfigError(f"suite file {str(path)!r}: needs a [common] table and at least one [scenario.<name>]")
     name = str(raw.get("name", path.stem))
+    page = raw.get("page", "benchmark")
+    for field, value in (("name", name), ("page", page)):
+        if not isinstance(value, str) or _safe_name(value):  # both become file or folder names
+            raise ConfigError(f"suite file {str(path)!r}: {field} = {value!r}: must be "
+                              f"{_safe_name(str(value)) or 'a string'}")
     checked = []
     for scenario, values in scenarios.items():
         if _safe_name(scenario) or not isinstance(values, dict):  # names become folders: no '/', no '..'
@@ -113,11 +121,13 @@ def load_suite(path: str | Path, check: Callable[[Mapping[str, Any]], dict[str, 
         except ConfigError as exc:
             raise ConfigError(f"suite file {str(path)!r}: scenario {scenario!r}: {exc}") from None
         checked.append(Scenario(scenario, title, config))
-    return Suite(name, tuple(seeds), tuple(checked), str(path))
+    return Suite(name, tuple(seeds), tuple(checked), str(path), page)
 
 
 def cells(suite: Suite, out: Path) -> list[Cell]:
-    return [Cell(s, seed, out / "cells" / s.name / f"seed-{seed}.json") for s in suite.scenarios for seed in suite.seeds]
+    """Every (scenario, seed) of the suite, stored under ``out/cells/<suite>/<scenario>/seed-<s>.json``."""
+    return [Cell(s, seed, out / "cells" / suite.name / s.name / f"seed-{seed}.json")
+            for s in suite.scenarios for seed in suite.seeds]
 
 
 def scenario_report(scenario: Scenario, done: list[Cell]) -> dict[str, Any]:
@@ -128,6 +138,7 @@ def scenario_report(scenario: Scenario, done: list[Cell]) -> dict[str, Any]:
     report = combine(config, stored[0]["request"], per_seed, stored[0]["data"])
     report["title"] = scenario.title
     report["cell_seconds"] = [s.get("seconds") for s in stored]
+    report["cell_evaluation_seconds"] = [s.get("evaluation_seconds") for s in stored]
     return report
 
 
@@ -152,8 +163,16 @@ def scenario_table(report: Mapping[str, Any]) -> list[str]:
     lines = ["| model | " + " | ".join(c for c, _ in columns) + " | verdict |", "|---|" + "---|" * (len(columns) + 1)]
     for name, entry in models.items():
         verdict = entry["verdict"]["overall"].split(" (")[0]
-        lines.append(f"| {name} | " + " | ".join(_stat(entry, k) for _, k in columns) + f" | {verdict} |")
+        cells = [_stat(entry, k) + (f" {NO_SIGNAL}" if k == "metrics.mia_efficacy" and NO_SIGNAL in _mark(entry) else "")
+                 for _, k in columns]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {verdict} |")
+    if note := no_signal_note(models):
+        lines += ["", note]
     return lines
+
+
+def _mark(entry: Mapping[str, Any]) -> str:
+    return no_signal_note({"": entry})
 
 
 def _timing(reports: Mapping[str, dict]) -> str:
@@ -162,27 +181,32 @@ def _timing(reports: Mapping[str, dict]) -> str:
     if not seconds or None in seconds:
         return "Cells computed before their wall time was recorded: no timing."
     total = sum(seconds)
-    return (f"Computing the {len(seconds)} cells took {total / 60:.1f} min in all (the sum of the cells' wall "
+    text = (f"Computing the {len(seconds)} cells took {total / 60:.1f} min in all (the sum of the cells' wall "
             "times, each measured when the cell was computed; Ray's start-up, about 13 s per simulation, is not "
             "included).")
+    evaluation = [t for r in reports.values() for t in r.get("cell_evaluation_seconds", [])]
+    if evaluation and None not in evaluation:
+        text += (f" Scoring the models with the central evaluator took {sum(evaluation) / 60:.1f} min of it "
+                 f"({sum(evaluation) / total:.0%}).")
+    return text
 
 
 def write_page(suite: Suite, reports: Mapping[str, dict], out: Path, command: str, machine: str) -> Path:
-    """``benchmark.md``, ``benchmark.json`` and ``plots/`` in ``out``."""
+    """``<page>.md``, ``<page>.json`` and ``plots/<page>/`` in ``out``."""
     from .plots import write_benchmark_plot
 
     out.mkdir(parents=True, exist_ok=True)
     slim = {name: {k: v for k, v in r.items() if k != "per_seed"} for name, r in reports.items()}
-    (out / "benchmark.json").write_text(json.dumps({"suite": suite.name, "seeds": list(suite.seeds),
-                                                    "command": command, "machine": machine, "scenarios": slim},
-                                                   indent=1) + "\n", encoding="utf-8")
-    plot = write_benchmark_plot(reports, out / "plots" / "avg_gap_and_speedup.png")
+    (out / f"{suite.page}.json").write_text(json.dumps({"suite": suite.name, "seeds": list(suite.seeds),
+                                                        "command": command, "machine": machine, "scenarios": slim},
+                                                       indent=1) + "\n", encoding="utf-8")
+    plot = write_benchmark_plot(reports, out / "plots" / suite.page / "avg_gap_and_speedup.png")
     lines = [
         f"# Benchmark: {suite.name}",
         "",
         f"Suite `{suite.path}`, seeds {', '.join(map(str, suite.seeds))}: means over seeds, ± half-width of the 95% "
         "t-interval, in brackets the gap to the reference (`retrain`, FedAvg from scratch without the deleted data; "
-        "the goal is a gap of 0). `avg_gap` = mean |gap| over forget_acc, retain_acc, test_acc and mia; "
+        f"the goal is a gap of 0). `avg_gap` = {AVG_GAP_TEXT}; "
         "`speedup` = the reference's client trainings / the method's; `seconds` is wall time of the phase. "
         f"The verdict is the equivalence test of `fedunlearn run` (tolerance "
         f"{suite.scenarios[0].config['verdict-tolerance']}).",
@@ -202,15 +226,19 @@ def write_page(suite: Suite, reports: Mapping[str, dict], out: Path, command: st
                                                                    changed.items()) + ".", "",
                   *scenario_table(report), ""]
         if None not in report["cell_seconds"]:
+            evaluation = report.get("cell_evaluation_seconds") or []
             lines += [f"Wall time per seed (every model of the scenario, evaluation included): "
-                      + ", ".join(f"{t:.0f} s" for t in report["cell_seconds"]) + ".", ""]
+                      + ", ".join(f"{t:.0f} s" for t in report["cell_seconds"])
+                      + (f"; of it, scoring the models: " + ", ".join(f"{t:.0f} s" for t in evaluation)
+                         if evaluation and None not in evaluation else "") + ".", ""]
         header, rows = sequential_rows(report)
         if rows:
             lines += ["Forget accuracy on each request's class (training samples) after each request a method "
                       "served, mean over seeds:", "", *md_table(header, rows), ""]
-        cached = [s for s, d in (report["models"][REFERENCE].get("details") or {}).items()
-                  if (d or {}).get("cache") == "reused"]
-        if cached:
-            lines += [f"Reference of seed(s) {', '.join(cached)} reused from the cache.", ""]
-    (out / "benchmark.md").write_text("\n".join(lines), encoding="utf-8")
-    return out / "benchmark.md"
+        for model in ("original", REFERENCE):
+            cached = [s for s, d in (report["models"][model].get("details") or {}).items()
+                      if (d or {}).get("cache") == "reused"]
+            if cached:
+                lines += [f"The {model} model of seed(s) {', '.join(cached)} was reused from the cache.", ""]
+    (out / f"{suite.page}.md").write_text("\n".join(lines), encoding="utf-8")
+    return out / f"{suite.page}.md"

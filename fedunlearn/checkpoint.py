@@ -8,8 +8,9 @@ one does. Files are written atomically (temporary file, then rename) and read wi
 ``torch.load(weights_only=True)``, which refuses anything but tensors and plain containers; a corrupt or
 truncated file is a :class:`CheckpointError` naming it.
 
-The reference cache (``cache-dir``) keeps trained reference models under a hash of everything that
-determines them, so a second experiment with the same federation and request reuses the reference.
+The model cache (``cache-dir``) keeps trained reference and original models under a hash of everything
+that determines them: a second experiment with the same federation and request reuses the reference, and
+any experiment with the same data, partition, seed, backdoor and training reuses the original.
 """
 
 from __future__ import annotations
@@ -128,43 +129,63 @@ class RunCheckpoints:
 
 # Keys that do not change the reference model: reports, unlearning and method settings.
 NOT_IN_REFERENCE = ("name", "out-dir", "seeds", "cache-dir", "unlearn-methods", "unlearn-rounds", "verdict-tolerance")
+# ... nor the original model, which is trained before any request: the request's keys too.
+REQUEST_KEYS = ("forget-class", "then-forget-classes", "forget-client", "forget-samples", "forget-samples-client",
+                "forget-samples-path")
 _METHOD_PREFIXES = ("fucrt-", "not-", "trw-", "ga-", "federaser-")
 
 
 def _file_digest(path: str) -> str:
+    """sha256 of a file's contents, or of a folder's files (names and contents, in name order)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    files = sorted(p for p in Path(path).rglob("*") if p.is_file()) if Path(path).is_dir() else [Path(path)]
+    for file in files:
+        digest.update(file.name.encode())
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
+
+
+def _key(config: Mapping[str, Any], leave_out: tuple[str, ...], extra: Mapping[str, Any]) -> str:
+    keys = {k: v for k, v in sorted(config.items()) if k not in leave_out and not k.startswith(_METHOD_PREFIXES)}
+    files = {k: _file_digest(config[k]) for k in ("data-path", "forget-samples-path")
+             if config.get(k) and k not in leave_out}
+    text = json.dumps({"config": keys, "files": files, "fedunlearn": __version__, "torch": torch.__version__,
+                       **extra}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def reference_key(config: Mapping[str, Any]) -> str:
     """A hash of everything that determines the reference model of ``config['seed']``: the experiment keys
     that shape data, federation, request and training, the contents of any data or index file, and the
     versions of fedunlearn and torch."""
-    keys = {k: v for k, v in sorted(config.items())
-            if k not in NOT_IN_REFERENCE and not k.startswith(_METHOD_PREFIXES)}
-    files = {k: _file_digest(config[k]) for k in ("data-path", "forget-samples-path") if config.get(k)}
-    text = json.dumps({"config": keys, "files": files, "fedunlearn": __version__, "torch": torch.__version__},
-                      sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return _key(config, NOT_IN_REFERENCE, {})
 
 
-class ReferenceCache:
-    """Trained reference models under ``cache-dir/reference/<key>.pt`` (the key is a hex digest)."""
+def original_key(config: Mapping[str, Any], kept_client: int | None) -> str:
+    """A hash of everything that determines the original model of ``config['seed']`` (as
+    :func:`reference_key`, without the request), and of the client whose last local model the phase keeps
+    (client and sample requests keep their target's, for gradient ascent)."""
+    return _key(config, NOT_IN_REFERENCE + REQUEST_KEYS, {"kept_client": kept_client})
 
-    def __init__(self, cache_dir: str | Path) -> None:
-        self.root = Path(cache_dir).expanduser().resolve() / "reference"
 
-    def file(self, config: Mapping[str, Any]) -> Path:
-        return self.root / f"{reference_key(config)}.pt"
+class ModelCache:
+    """Trained models under ``cache-dir/<kind>/<key>.pt`` (the key is a hex digest): ``reference`` models by
+    :func:`reference_key`, ``original`` models by :func:`original_key`."""
 
-    def load(self, config: Mapping[str, Any]) -> PhaseResult | None:
-        path = self.file(config)
+    def __init__(self, cache_dir: str | Path, kind: str = "reference") -> None:
+        self.root = Path(cache_dir).expanduser().resolve() / kind
+
+    def file(self, key: str) -> Path:
+        return self.root / f"{key}.pt"
+
+    def load(self, key: str) -> PhaseResult | None:
+        path = self.file(key)
         return phase_from(load(path)) if path.exists() else None
 
-    def save(self, config: Mapping[str, Any], result: PhaseResult) -> Path:
-        path = self.file(config)
-        save(path, phase_payload(PhaseResult(result.arrays, result.cost, result.history, result.details)))
+    def save(self, key: str, result: PhaseResult) -> Path:
+        path = self.file(key)
+        save(path, phase_payload(PhaseResult(result.arrays, result.cost, result.history, result.details,
+                                             {k: v for k, v in result.kept.items() if k != "recorders"})))
         return path

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-DATASETS = ("digits", "synthetic", "mnist", "fashion_mnist", "cifar10", "npz")
-MODELS = ("mlp", "cnn", "resnet18")
+DATASETS = ("digits", "synthetic", "fashion_mnist", "mnist", "cifar10", "idx", "npz")
+MODELS = ("mlp", "cnn", "lenet5", "cnn2", "resnet18")
 PARTITIONERS = ("iid", "dirichlet", "pathological")
 
 
@@ -95,7 +95,8 @@ SCHEMA: dict[str, Key] = {
                  _distinct_ints("comma-separated distinct seeds >= 0 such as '0,1,2' (or a TOML list in a file)")),
     # Data.
     "dataset": Key(str, "digits", "data set", _one_of(DATASETS)),
-    "data-path": Key(str, "", "path of an .npz file with arrays x and y (dataset = 'npz')"),
+    "data-path": Key(str, "", "dataset 'npz': an .npz file with arrays x and y; 'idx', 'fashion_mnist', 'mnist': a "
+                              "folder of MNIST-format IDX files (fashion_mnist: default Debian's package folder)"),
     "test-fraction": Key(float, 0.2, "share of the data held out as the server's test set", _fraction_open),
     "synthetic-samples": Key(int, 2000, "number of samples of the synthetic data set", _at_least(2)),
     "synthetic-classes": Key(int, 10, "number of classes of the synthetic data set", _at_least(2)),
@@ -225,6 +226,9 @@ def validate(values: Mapping[str, Any], *, known_methods: Mapping[str, frozenset
             )
     if config["dataset"] == "npz" and not config["data-path"]:
         raise ConfigError("data-path = '': dataset 'npz' needs the path of an .npz file with arrays x and y")
+    if config["dataset"] == "idx" and not config["data-path"]:
+        raise ConfigError("data-path = '': dataset 'idx' needs a folder of MNIST-format IDX files (train-images, "
+                          "train-labels, t10k-images, t10k-labels; gzipped or not)")
     _check_request(values, config)
     if request_kind(config) not in ("class", "sequential"):
         config["forget-class"] = -1  # the resolved configuration names one request only

@@ -1,4 +1,5 @@
-"""Data sets: the embedded digits, synthetic class-structured data, hub data sets and ``.npz`` files.
+"""Data sets: the embedded digits, synthetic class-structured data, MNIST-format IDX files on disk, hub
+data sets and ``.npz`` files.
 
 Every loader returns a :class:`DataSet` of float32 images shaped (N, C, H, W) and int64 labels, with
 a train split (to be partitioned over clients) and a test split (kept by the server's evaluator).
@@ -10,7 +11,10 @@ test set every number is measured on stays the same.
 from __future__ import annotations
 
 import functools
+import gzip
 import os
+import socket
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -21,13 +25,14 @@ from .config import ConfigError
 
 DATA_SEED = 12345
 
-# Hub data sets: flwr-datasets name, image column, shape, classes, training samples.
+# Where Fashion-MNIST's IDX files are found without configuration: Debian's dataset-fashion-mnist package.
+LOCAL_IDX_FOLDERS: dict[str, tuple[str, ...]] = {"fashion_mnist": ("/usr/share/datasets/fashion-mnist",)}
+
+# Hub data sets: flwr-datasets name, image column, classes.
 HUB_DATASETS: dict[str, dict[str, Any]] = {
-    "mnist": {"hub": "ylecun/mnist", "image": "image", "shape": (1, 28, 28), "classes": 10, "train": 60000},
-    "fashion_mnist": {
-        "hub": "zalando-datasets/fashion_mnist", "image": "image", "shape": (1, 28, 28), "classes": 10, "train": 60000,
-    },
-    "cifar10": {"hub": "uoft-cs/cifar10", "image": "img", "shape": (3, 32, 32), "classes": 10, "train": 50000},
+    "mnist": {"hub": "ylecun/mnist", "image": "image", "classes": 10},
+    "fashion_mnist": {"hub": "zalando-datasets/fashion_mnist", "image": "image", "classes": 10},
+    "cifar10": {"hub": "uoft-cs/cifar10", "image": "img", "classes": 10},
 }
 
 
@@ -98,20 +103,40 @@ def _load_cached(key: tuple) -> DataSet:
         return _split(name, x, y, test_fraction)
     if name == "npz":
         return _npz(Path(data_path), test_fraction)
+    folder = idx_folder(name, data_path)
+    if folder is not None:
+        return load_idx_folder(folder, name)
     return _hub(name)
 
 
 def describe(config: Mapping[str, Any]) -> tuple[int, int]:
-    """(number of classes, number of training samples) without loading hub data.
+    """(number of classes, number of training samples), loading the data set in this process.
 
-    Used to validate a configuration before anything expensive starts.
+    Used to validate a configuration before Ray starts: a missing, corrupt or unreachable data set is a
+    ConfigError here, not an error in every client. A hub data set is downloaded (or read from the hub's
+    cache) now; the hub's reachability is checked first, so that no network fails at once.
     """
-    name = config["dataset"]
-    if name in HUB_DATASETS:
-        meta = HUB_DATASETS[name]
-        return meta["classes"], meta["train"]
+    if from_hub(config):
+        _check_hub_reachable(config["dataset"])
     data = load_dataset(config)
     return data.num_classes, len(data.y_train)
+
+
+def from_hub(config: Mapping[str, Any]) -> bool:
+    """Whether the data set comes from the Hugging Face hub (no local copy of a hub data set was found)."""
+    return config["dataset"] in HUB_DATASETS and idx_folder(config["dataset"], config["data-path"]) is None
+
+
+def idx_folder(name: str, data_path: str) -> Path | None:
+    """The folder of IDX files to read for data set ``name``: ``data-path`` when set (``idx``, ``mnist``,
+    ``fashion_mnist``), else a known system folder that holds them (Fashion-MNIST: Debian's
+    ``dataset-fashion-mnist``); None when there is none (hub data sets then come from the hub)."""
+    if name == "idx" or (name in HUB_DATASETS and data_path):
+        return Path(data_path).expanduser()
+    for folder in LOCAL_IDX_FOLDERS.get(name, ()):
+        if Path(folder).is_dir() and any(Path(folder).iterdir()):
+            return Path(folder)
+    return None
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:
@@ -182,6 +207,96 @@ def _as_images(x: np.ndarray) -> np.ndarray:
     return x
 
 
+# IDX (LeCun's MNIST format): two zero bytes, a type code, the number of dimensions, each dimension as a
+# big-endian uint32, then the values in C order. Gzipped files are read the same way.
+IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"),
+             0x0E: np.dtype(">f8")}
+IDX_ROLES = {  # role -> file name patterns (MNIST, Fashion-MNIST, KMNIST: t10k; EMNIST: emnist-<split>-test)
+    "train-images": ("*train-images*idx3*",), "train-labels": ("*train-labels*idx1*",),
+    "test-images": ("*t10k-images*idx3*", "*test-images*idx3*"), "test-labels": ("*t10k-labels*idx1*", "*test-labels*idx1*"),
+}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """The array an IDX file holds (gzipped or not). A truncated or corrupt file, or one that is not IDX,
+    raises :class:`ConfigError` naming the file."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ConfigError(f"IDX file {str(path)!r}: cannot be read ({exc}); it is truncated or corrupt") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES or raw[3] == 0:
+        raise ConfigError(f"IDX file {str(path)!r}: wrong magic number {raw[:4].hex() or '(empty file)'}; an IDX file "
+                          f"starts with 00 00, a type code ({', '.join(f'{t:02x}' for t in IDX_TYPES)}) and its "
+                          f"number of dimensions")
+    dtype, ndim = np.dtype(IDX_TYPES[raw[2]]), raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ConfigError(f"IDX file {str(path)!r}: truncated inside its header")
+    shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(raw) - header != expected:
+        raise ConfigError(f"IDX file {str(path)!r}: holds {len(raw) - header} bytes of values but its header "
+                          f"{'x'.join(map(str, shape))} needs {expected}; the file is truncated or corrupt")
+    return np.frombuffer(raw, dtype, offset=header).reshape(shape)
+
+
+def idx_files(folder: Path) -> dict[str, Path]:
+    """The four files of an IDX data set in ``folder``, by role; ConfigError when one is missing or ambiguous."""
+    if not folder.is_dir():
+        raise ConfigError(f"data-path = {str(folder)!r}: no such folder (expected a folder of MNIST-format IDX files)")
+    found = {}
+    for role, patterns in IDX_ROLES.items():
+        matches = sorted({p for pattern in patterns for p in folder.glob(pattern) if p.is_file()})
+        if len(matches) != 1:
+            problem = "no file" if not matches else f"{len(matches)} files ({', '.join(p.name for p in matches)})"
+            raise ConfigError(f"data-path = {str(folder)!r}: {problem} for the {role} (named like "
+                              f"{patterns[0].strip('*').replace('*', '-')}-ubyte[.gz]); a folder must hold one IDX "
+                              f"data set: train-images, train-labels, t10k-images and t10k-labels")
+        found[role] = matches[0]
+    return found
+
+
+def load_idx_folder(folder: Path, name: str) -> DataSet:
+    """A data set from a folder of IDX files (MNIST, Fashion-MNIST, KMNIST, EMNIST...): images scaled to
+    [0, 1] as (N, 1, H, W) float32, labels int64, the files' own train/test split."""
+    files = idx_files(Path(folder))
+    arrays = {role: read_idx(path) for role, path in files.items()}
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}-images"], arrays[f"{split}-labels"]
+        if images.ndim != 3 or labels.ndim != 1:
+            raise ConfigError(f"IDX file {str(files[f'{split}-images'])!r}: expected images (N, H, W) and labels (N,), "
+                              f"found {images.shape} and {labels.shape}")
+        if len(images) != len(labels):
+            raise ConfigError(f"IDX file {str(files[f'{split}-labels'])!r}: {len(labels)} labels for {len(images)} "
+                              f"images in {files[f'{split}-images'].name}")
+    y_train, y_test = (arrays[f"{s}-labels"].astype(np.int64) for s in ("train", "test"))
+    if min(y_train.min(), y_test.min()) < 0:
+        raise ConfigError(f"IDX file {str(files['train-labels'])!r}: labels must be class indices >= 0")
+    return DataSet(name, _as_images(arrays["train-images"]), y_train, _as_images(arrays["test-images"]), y_test,
+                   int(max(y_train.max(), y_test.max())) + 1)
+
+
+def _missing(name: str, why: str) -> ConfigError:
+    local = f"apt-get install dataset-{name.replace('_', '-')} (Debian's package), " if name in LOCAL_IDX_FOLDERS else ""
+    return ConfigError(f"dataset = {name!r}: no local copy and {why}; get it by {local}data-path = a folder of its "
+                       f"four IDX files (train-images, train-labels, t10k-images, t10k-labels), or network access to "
+                       f"the Hugging Face hub ({HUB_DATASETS[name]['hub']})")
+
+
+def _check_hub_reachable(name: str) -> None:
+    """Fail at once, before Ray starts, when the hub cannot be reached (unless HF_HUB_OFFLINE=1 asks for the
+    cache): the hub client would otherwise retry for half a minute in every process."""
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        return
+    try:
+        socket.getaddrinfo("huggingface.co", 443)
+    except OSError:
+        raise _missing(name, "the Hugging Face hub cannot be reached (no network)") from None
+
+
 def _hub(name: str) -> DataSet:
     """A data set from the Hugging Face hub through flwr-datasets (needs a network or a filled cache)."""
     from flwr_datasets import FederatedDataset
@@ -192,12 +307,9 @@ def _hub(name: str) -> DataSet:
         fds = FederatedDataset(dataset=meta["hub"], partitioners={"train": IidPartitioner(1)})
         splits = {split: fds.load_split(split).with_format("numpy") for split in ("train", "test")}
     except Exception as exc:  # network, hub and cache errors come in many types
-        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
-        raise ConfigError(
-            f"dataset = {name!r}: could not load {meta['hub']!r} from the Hugging Face hub"
-            f"{' (HF_HUB_OFFLINE=1)' if offline else ''}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}; "
-            f"offline, save the arrays as .npz (x, y, x_test, y_test) and use dataset = 'npz' with data-path"
-        ) from None
+        offline = " (HF_HUB_OFFLINE=1)" if os.environ.get("HF_HUB_OFFLINE") == "1" else ""
+        raise _missing(name, f"loading it from the hub failed{offline}: {type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0][:160]}") from None
     x_train = _as_images(np.asarray(splits["train"][meta["image"]]))
     x_test = _as_images(np.asarray(splits["test"][meta["image"]]))
     y_train = np.asarray(splits["train"]["label"], dtype=np.int64)

@@ -16,16 +16,33 @@ from .backdoor import add_trigger, attack_success_rate
 from .cost import Cost
 from .federation import Federation
 from .models import build_model
-from .privacy import nearest_neighbour_mia, neighbour_classes, output_features, population_mia
+from .privacy import (
+    SALUN_HEADLINE,
+    nearest_neighbour_mia,
+    neighbour_classes,
+    output_features,
+    population_mia,
+    salun_mia_efficacy,
+)
 from .similarity import linear_cka, mean_kl
 from .training import derive_seed, predict
 
 ACCURACY_KEYS = ("forget_acc", "retain_acc", "test_acc", "test_forget_acc", "test_retain_acc")
-PRIVACY_KEYS = ("mia", "mia_auc", "mia_nn", "backdoor_asr")
+PRIVACY_KEYS = ("mia_efficacy", "mia_joint_members", "mia_auc", "mia_nn", "backdoor_asr")
 GAP_KEYS = ACCURACY_KEYS + PRIVACY_KEYS
-AVG_GAP_KEYS = ("forget_acc", "retain_acc", "test_acc", "mia")
-VERDICT_KEYS = ACCURACY_KEYS + ("mia", "mia_nn", "backdoor_asr")  # mia_auc describes the attack, not a target
+# NoT's Avg Gap over the four numbers the field's tables report, its MIA term SalUn's MIA-efficacy.
+AVG_GAP_KEYS = ("forget_acc", "retain_acc", "test_acc", "mia_efficacy")
+AVG_GAP_TEXT = "mean |gap| over forget_acc, retain_acc, test_acc and mia_efficacy (SalUn's MIA-efficacy)"
+# mia_auc describes the attack, not a target; the joint attack's share is reported, not judged.
+VERDICT_KEYS = ACCURACY_KEYS + ("mia_efficacy", "mia_nn", "backdoor_asr")
 SPEEDUP_KEYS = ("client_rounds", "seconds")
+MIA_SIGNAL_AUC = 0.6  # below this held-out AUC the membership attack has no usable signal on the model
+
+
+def attack_has_signal(mia_auc: float | None) -> bool | None:
+    """Whether a model's outputs carry membership signal (``mia_auc`` >= :data:`MIA_SIGNAL_AUC`); None if
+    the attack could not be run. Without signal, the thresholded attack shares are close to arbitrary."""
+    return None if mia_auc is None else mia_auc >= MIA_SIGNAL_AUC
 
 
 def accuracy(predictions: np.ndarray, labels: np.ndarray) -> float | None:
@@ -118,7 +135,11 @@ class Evaluator:
         # Non-members for the population attack: test samples of the retained population.
         self.forgotten_test = np.isin(data.y_test, request.classes)  # all False unless a class request
         self.test_retained = ~self.forgotten_test
+        # SalUn's members: the first n retained training samples in data-set order (retain is sorted by
+        # index), n = the number of non-members.
+        self.salun_members = min(int(self.test_retained.sum()), self.sizes["retain"])
         self.neighbours = neighbour_classes(data.x_train, data.y_train, request.classes) if request.classes else None
+        self.seconds = 0.0  # wall time of the last scoring of a seed's models (the flow sets it)
 
     def model_from(self, arrays):
         """A model of the experiment's architecture holding ``arrays`` (a Flower ArrayRecord)."""
@@ -138,6 +159,12 @@ class Evaluator:
         pred = {name: probs.argmax(axis=1) for name, probs in outputs.probs.items()}
         metrics = score((pred["forget"], self.y["forget"]), (pred["retain"], self.y["retain"]),
                         (pred["test"], self.y["test"]), self.federation.data.num_classes, request.classes)
+        probs, labels, n = outputs.probs, self.y, self.salun_members
+        efficacy = salun_mia_efficacy((probs["retain"][:n], labels["retain"][:n]),
+                                      (probs["test"][self.test_retained], labels["test"][self.test_retained]),
+                                      (probs["forget"], labels["forget"]))
+        metrics["mia_efficacy"] = efficacy[SALUN_HEADLINE]
+        metrics["mia_efficacy_by_feature"] = efficacy
         feats = {name: output_features(outputs.probs[name], self.y[name]) for name in ("forget", "retain", "test")}
         metrics.update(population_mia(feats["retain"], feats["test"][self.test_retained], feats["forget"], self.seed))
         metrics["mia_nn"] = None

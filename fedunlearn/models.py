@@ -1,4 +1,5 @@
-"""Models: an MLP, a small CNN (digits, MNIST-size inputs) and ResNet-18 (CIFAR-size inputs).
+"""Models: an MLP, a small CNN (digits), LeNet-5 and a 2-conv 32/64 CNN (28x28 inputs such as
+Fashion-MNIST) and ResNet-18 (CIFAR-size inputs).
 
 Every model is a :class:`Classifier`: ``features(x)`` gives the representation (penultimate
 features, ``feature_dim`` wide) and ``head`` maps it to class logits. FUCRT and the evaluator use the
@@ -62,6 +63,50 @@ class SmallCNN(Classifier):
         return self.body(x)
 
 
+class LeNet5(Classifier):
+    """LeNet-5 as Flower's niid_bench baseline uses it for (Fashion-)MNIST: conv 6 and 16 channels of 5x5, each
+    followed by ReLU and 2x2 max-pooling, then fully connected 120 and 84 (the representation) and the head.
+    44,426 parameters on 1x28x28 inputs; needs inputs of at least 16x16."""
+
+    MIN_SIZE = 16
+
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int) -> None:
+        super().__init__()
+        channels, height, width = input_shape
+        out_height, out_width = (((size - 4) // 2 - 4) // 2 for size in (height, width))
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, 6, 5), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(16 * out_height * out_width, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+        )
+        self.feature_dim = 84
+        self.head = nn.Linear(84, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+class TwoConvCNN(Classifier):
+    """Two 3x3 conv layers of 32 and 64 channels, each followed by ReLU and 2x2 max-pooling, a dense layer of
+    128 (the representation) and the head: 421,642 parameters on 1x28x28 inputs; needs at least 4x4."""
+
+    MIN_SIZE = 4
+
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int, hidden: int = 128) -> None:
+        super().__init__()
+        channels, height, width = input_shape
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(64 * (height // 4) * (width // 4), hidden), nn.ReLU(),
+        )
+        self.feature_dim = hidden
+        self.head = nn.Linear(hidden, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
 class BasicBlock(nn.Module):
     def __init__(self, in_planes: int, planes: int, stride: int) -> None:
         super().__init__()
@@ -102,7 +147,9 @@ class ResNet18(Classifier):
         return self.pool(self.layers(self.stem(x)))
 
 
-MODEL_CLASSES: dict[str, type[Classifier]] = {"mlp": MLP, "cnn": SmallCNN, "resnet18": ResNet18}
+MODEL_CLASSES: dict[str, type[Classifier]] = {
+    "mlp": MLP, "cnn": SmallCNN, "lenet5": LeNet5, "cnn2": TwoConvCNN, "resnet18": ResNet18,
+}
 
 
 def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed: int | None = None) -> Classifier:

@@ -1,12 +1,19 @@
 """Privacy leakage: membership inference against a model's outputs.
 
-``mia`` is the population attack used by SalUn and Jia et al. (arXiv 2304.04934); ``mia_nn`` is our
-working definition of the nearest-neighbour attack of the TRW paper (arXiv 2506.20893). Both are
-pure functions of probabilities and labels; see ``docs/evaluator.md`` for the definitions and why.
+- :func:`salun_mia_efficacy` is SalUn's MIA-efficacy (Fan et al., ICLR 2024; Jia et al., arXiv
+  2304.04934) as its code computes it: one SVM per output feature, the share of forgotten samples called
+  **non-members**. The field reports its ``confidence`` value.
+- :func:`population_mia` is this project's joint attack (three features behind a scaler): its ROC AUC
+  on held-out samples (``mia_auc``) says whether the model's outputs carry membership signal at all, and
+  its share of forgotten samples called **members** is ``mia_joint_members``.
+- :func:`nearest_neighbour_mia` is our working definition of the TRW paper's MIA-NN (arXiv 2506.20893).
+
+All are pure functions of probabilities and labels; ``docs/evaluator.md`` gives the definitions and why.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 import numpy as np
@@ -18,7 +25,86 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 EPS = 1e-12
-MAX_PER_SIDE = 2000  # attack training samples per side: enough for 3 features, fast at any data size
+MAX_PER_SIDE = 2000  # joint attack: training samples per side, enough for 3 features, fast at any data size
+SALUN_FEATURES = ("correctness", "confidence", "entropy", "m_entropy", "prob")
+SALUN_HEADLINE = "confidence"  # the value SalUn's README says its papers report as MIA
+
+
+def salun_features(probs: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
+    """The five per-sample features of SalUn's ``SVC_MIA`` (``Classification/evaluation/SVC_MIA.py``), as
+    its code computes them, each as a (N, d) array.
+
+    - ``correctness``: 1 where the arg-max class is the label, else 0;
+    - ``confidence``: the probability of the label, p_y;
+    - ``entropy``: -sum_i p_i log p_i (terms with p_i = 0 left out);
+    - ``m_entropy``: SalUn's helper, **not** Song & Mittal's modified entropy. For every class that is the
+      label of *any* sample of the set, the whole column takes 1 - p_i in place of p_i, and every term is
+      weighted by log p_i (log 1e-30 where p_i = 0) where Song & Mittal use log(1 - p_i) off the label. So the
+      feature of one sample depends on which labels the rest of its set holds: on the forgotten set of a
+      class request only the forgotten class's column is flipped, on the retained and test sets every
+      retained class's column. We reproduce it as published, since it is SalUn's number;
+    - ``prob``: the whole probability vector.
+    """
+    probs = np.asarray(probs)
+    labels = np.asarray(labels, dtype=np.int64)
+    rows = np.arange(len(labels))
+    log_p = np.log(np.where(probs > 0, probs, 1e-30))
+    flipped = probs.copy()
+    columns = np.unique(labels)
+    flipped[:, columns] = 1 - probs[:, columns]
+    return {
+        "correctness": (probs.argmax(axis=1) == labels).astype(np.float64)[:, None],
+        "confidence": probs[rows, labels][:, None],
+        "entropy": -np.sum(np.where(probs > 0, probs * log_p, 0.0), axis=1)[:, None],
+        "m_entropy": -np.sum(flipped * log_p, axis=1)[:, None],
+        "prob": probs,
+    }
+
+
+def svc_share_called_members(members: np.ndarray, nonmembers: np.ndarray, targets: np.ndarray) -> float | None:
+    """Fit SalUn's attack, ``SVC(C=3, gamma="auto", kernel="rbf")`` on raw features, members labelled 1 and
+    non-members 0, and return the share of ``targets`` it predicts as members (None without targets).
+
+    Identical rows are merged before fitting into one row weighted by its count (scikit-learn scales C per
+    sample): the same optimisation problem as fitting every copy, so the same decision function up to the
+    solver's tolerance, much faster on saturated outputs (a 0/1 feature has four distinct rows). Targets are
+    predicted once per distinct row. ``tests/test_metrics.py`` and ``experiments/bench_evaluator.py`` check
+    the result against a plain fit on every row.
+    """
+    if len(targets) == 0:
+        return None
+    x = np.concatenate([members, nonmembers]).astype(np.float64)
+    y = np.concatenate([np.ones(len(members)), np.zeros(len(nonmembers))])
+    rows, counts = np.unique(np.column_stack([x, y]), axis=0, return_counts=True)
+    attack = SVC(C=3, gamma=1.0 / x.shape[1], kernel="rbf")  # gamma "auto" = 1 / n_features
+    attack.fit(rows[:, :-1], rows[:, -1], sample_weight=counts.astype(np.float64))
+    distinct, inverse = np.unique(np.asarray(targets, dtype=np.float64), axis=0, return_inverse=True)
+    return float(np.mean(attack.predict(distinct)[inverse.ravel()]))
+
+
+def salun_mia_efficacy(
+    members: tuple[np.ndarray, np.ndarray], nonmembers: tuple[np.ndarray, np.ndarray],
+    forget: tuple[np.ndarray, np.ndarray], workers: int = 2,
+) -> dict[str, float | None]:
+    """SalUn's MIA-efficacy per feature: ``1 - mean(predict(forget))``, the share of forgotten samples that an
+    SVM fitted to tell ``members`` (label 1) from ``nonmembers`` (label 0) calls non-members.
+
+    Each argument is (probabilities, labels). SalUn's protocol (``main_forget.py``): members are the first n
+    retained training samples in data-set order, n the number of non-members; non-members are every test
+    sample of the retained population (class requests: the test set without the forgotten classes). The
+    target is the reference model's value: a retrained model's forgotten samples look like unseen ones.
+    The five fits run on ``workers`` threads (libsvm releases the GIL).
+    """
+    sides = [salun_features(*members), salun_features(*nonmembers), salun_features(*forget)]
+
+    def efficacy(feature: str) -> float | None:
+        share = svc_share_called_members(*(side[feature] for side in sides))
+        return None if share is None else 1.0 - share
+
+    if len(members[1]) == 0 or len(nonmembers[1]) == 0:
+        return dict.fromkeys(SALUN_FEATURES)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(zip(SALUN_FEATURES, pool.map(efficacy, SALUN_FEATURES)))
 
 
 def output_features(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -45,7 +131,8 @@ def _balanced(rng: np.random.Generator, n_members: int, n_nonmembers: int) -> tu
 def population_mia(
     members: np.ndarray, nonmembers: np.ndarray, targets: np.ndarray, seed: int
 ) -> dict[str, float | None]:
-    """Train an SVM to tell members from non-members by their output features; apply it to ``targets``.
+    """This project's joint attack: an SVM on three output features at once (behind a scaler) tells members
+    from non-members; applied to ``targets``.
 
     Parameters
     ----------
@@ -58,12 +145,13 @@ def population_mia(
     Returns
     -------
     dict
-        ``mia``: share of ``targets`` the attack calls members (SalUn's MIA efficacy);
+        ``mia_joint_members``: share of ``targets`` the attack calls **members** (not SalUn's number, which
+        counts non-members with one SVM per feature: :func:`salun_mia_efficacy`);
         ``mia_auc``: the attack's ROC AUC on a held-out half of the balanced member/non-member data
         (0.5 = the attack learns nothing on this model).
     """
     if len(members) < 4 or len(nonmembers) < 4:
-        return {"mia": None, "mia_auc": None}
+        return {"mia_joint_members": None, "mia_auc": None}
     rng = np.random.default_rng(seed)
     m_idx, n_idx = _balanced(rng, len(members), len(nonmembers))
     x = np.concatenate([members[m_idx], nonmembers[n_idx]])
@@ -80,8 +168,8 @@ def population_mia(
     # beyond the seen range (a retrained model's near-zero confidence on a class it never saw) are
     # judged as the nearest seen value instead.
     clipped = np.clip(targets, x.min(axis=0), x.max(axis=0))
-    mia = float(np.mean(attack.predict(clipped) == 1)) if len(targets) else None
-    return {"mia": mia, "mia_auc": auc}
+    members_share = float(np.mean(attack.predict(clipped) == 1)) if len(targets) else None
+    return {"mia_joint_members": members_share, "mia_auc": auc}
 
 
 def neighbour_classes(x_train: np.ndarray, y_train: np.ndarray, forget_classes: Sequence[int] | int,

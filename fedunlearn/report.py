@@ -17,12 +17,23 @@ from rich.markup import escape
 from rich.table import Table
 
 from .cost import Cost
-from .evaluator import ACCURACY_KEYS, VERDICT_KEYS, average_gap, gaps, speedups
+from .evaluator import (
+    ACCURACY_KEYS,
+    AVG_GAP_TEXT,
+    MIA_SIGNAL_AUC,
+    VERDICT_KEYS,
+    attack_has_signal,
+    average_gap,
+    gaps,
+    speedups,
+)
+from .privacy import SALUN_FEATURES
 from .stats import metric_verdict, overall_verdict, summary
 
 REFERENCE = "retrain"
 BASE_MODELS = ("original", REFERENCE)
-TABLE_KEYS = ACCURACY_KEYS + ("mia", "mia_nn", "backdoor_asr")
+TABLE_KEYS = ACCURACY_KEYS + ("mia_efficacy", "mia_nn", "backdoor_asr")
+NO_SIGNAL = "†"  # beside a model's MIA numbers when its attack has no signal (see no_signal_note)
 PER_SEED_ONLY = ("history", "details")
 CONFIG_FILE = "config.json"  # a run directory's validated configuration (what --resume reads)  # not averaged: the first seed's history, every seed's details
 
@@ -146,7 +157,8 @@ def _fmt(value: Any, digits: int = 3, signed: bool = False) -> str:
 
 
 def _cell(entry: Mapping[str, Any], key: str) -> str:
-    """mean ± CI half-width of a metric, then its gap to the reference in brackets."""
+    """mean ± CI half-width of a metric, then its gap to the reference in brackets (and the no-signal mark
+    on the attack's shares)."""
     value = entry["metrics"].get(key)
     if value is None:
         return "-"
@@ -157,7 +169,20 @@ def _cell(entry: Mapping[str, Any], key: str) -> str:
     gap = entry["gap"].get(key)
     if gap is not None:
         text += f" ({_fmt(gap, signed=True)})"
+    if key in ("mia_efficacy", "mia_joint_members") and attack_has_signal(entry["metrics"].get("mia_auc")) is False:
+        text += f" {NO_SIGNAL}"
     return text
+
+
+def no_signal_note(models: Mapping[str, Any]) -> str:
+    """The line under a table that marks models whose membership attack has no signal ("" if none)."""
+    weak = [f"{name} ({e['metrics']['mia_auc']:.2f})" for name, e in models.items()
+            if attack_has_signal(e["metrics"].get("mia_auc")) is False]
+    if not weak:
+        return ""
+    return (f"{NO_SIGNAL} No membership signal: the attack's held-out AUC (`mia_auc`) is below {MIA_SIGNAL_AUC} "
+            f"(0.5 = none) on {', '.join(weak)}, so its `mia_efficacy` is close to arbitrary; read the accuracies "
+            f"and `mia_nn` instead.")
 
 
 def table_rows(report: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -190,12 +215,13 @@ def markdown(report: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
         f"`{config['model']}`, {config['num-clients']} clients, partitioner `{config['partitioner']}`; {seeds_text}.",
         "",
         "Numbers in [0, 1]; in brackets the gap to the reference (`retrain`, FedAvg from scratch on the retained "
-        "data): the goal is a gap of 0, not the lowest value. `mia`: share of forgotten samples a membership "
-        "attack calls members; `mia_nn`: AUC of the nearest-neighbour attack (0.5 = no signal); `avg_gap` = mean "
-        "|gap| over forget_acc, retain_acc, test_acc, mia. Speedup = reference client trainings / method's.",
+        "data): the goal is a gap of 0, not the lowest value. `mia_efficacy`: SalUn's MIA-efficacy, the share of "
+        "forgotten samples its confidence attack calls non-members; `mia_nn`: AUC of the nearest-neighbour attack "
+        f"(0.5 = no signal); `avg_gap` = {AVG_GAP_TEXT}. Speedup = reference client trainings / method's.",
         "",
         *md_table(header, rows),
         "",
+        *([note, ""] if (note := no_signal_note(models)) else []),
         f"## Verdict (tolerance {config['verdict-tolerance']})",
         "",
         *(f"- **{name}**: {entry['verdict']['overall']}" for name, entry in models.items()),
@@ -207,13 +233,14 @@ def markdown(report: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
         "",
         "## Distance to the reference",
         "",
-        "| model | KL forget | KL test | CKA forget | CKA test | mia_auc |",
-        "|---|---|---|---|---|---|",
+        "| model | KL forget | KL test | CKA forget | CKA test |",
+        "|---|---|---|---|---|",
         *(f"| {name} | {_fmt(e['metrics']['kl_to_reference']['kl_forget'])} | "
           f"{_fmt(e['metrics']['kl_to_reference']['kl_test'])} | {_fmt(e['metrics']['cka_to_reference']['cka_forget'])} | "
-          f"{_fmt(e['metrics']['cka_to_reference']['cka_test'])} | {_fmt(e['metrics']['mia_auc'])} |"
+          f"{_fmt(e['metrics']['cka_to_reference']['cka_test'])} |"
           for name, e in models.items()),
         "",
+        *privacy_section(models),
         "## Cost (mean over seeds)",
         "",
         "| model | rounds | client_rounds | failures | retries | bytes_down | bytes_up | seconds | speedup (seconds) |",
@@ -226,7 +253,7 @@ def markdown(report: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
         "",
         "`failures`: clients left out of a round (an error, or no answer within `round-timeout`, also after "
         "`round-retries` more asks); the rounds went on with the others. `retries`: requests sent again to "
-        "clients that had failed (counted in client_rounds too). " + _cache_note(models.get(REFERENCE, {})),
+        "clients that had failed (counted in client_rounds too). " + cache_note(models) + _evaluation_note(report),
         "",
         *_sequential_section(report),
         "## Plots",
@@ -240,6 +267,29 @@ def markdown(report: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def privacy_section(models: Mapping[str, Any]) -> list[str]:
+    """Membership inference in detail: SalUn's MIA-efficacy for each of its five features, the joint
+    attack's strength and its share of members."""
+    rows = []
+    for name, e in models.items():
+        by_feature = e["metrics"].get("mia_efficacy_by_feature") or {}
+        rows.append([name, *(_fmt(by_feature.get(f)) for f in SALUN_FEATURES), _fmt(e["metrics"].get("mia_auc")),
+                     _cell(e, "mia_joint_members")])
+    return [
+        "## Membership inference",
+        "",
+        "SalUn's MIA-efficacy with each of its five features (one SVM per feature; `confidence` is the "
+        "`mia_efficacy` above and the number papers report): the share of forgotten samples called non-members, "
+        "target the reference's value. `mia_auc`: held-out ROC AUC of the joint attack (three features, "
+        f"scaled), the strength of the membership signal in the model's outputs (0.5 = none; below {MIA_SIGNAL_AUC} "
+        "the shares are close to arbitrary). `mia_joint_members`: the share of forgotten samples that joint "
+        "attack calls **members** (the other direction). Definitions: docs/evaluator.md.",
+        "",
+        *md_table(["model", *(f"efficacy: {f}" for f in SALUN_FEATURES), "mia_auc", "mia_joint_members"], rows),
+        "",
+    ]
 
 
 def sequential_rows(report: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -279,14 +329,25 @@ def _sequential_section(report: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def _cache_note(reference: Mapping[str, Any]) -> str:
-    """Which seeds' reference models came from the cache (``cache-dir``) instead of being trained."""
-    details = reference.get("details") or {}
-    reused = [seed for seed, d in details.items() if (d or {}).get("cache") == "reused"]
-    if not reused:
-        return "The reference was trained in this run."
-    return (f"The reference of seed(s) {', '.join(reused)} was reused from the cache (trained before for the same "
-            f"configuration; its cost is that of its training): {details[reused[0]]['cache_file']}.")
+def _evaluation_note(report: Mapping[str, Any]) -> str:
+    seconds = report.get("evaluation_seconds") or {}
+    if not seconds:
+        return ""
+    return (" Scoring every model with the central evaluator took "
+            + ", ".join(f"{t:.1f} s (seed {s})" for s, t in seconds.items()) + ".")
+
+
+def cache_note(models: Mapping[str, Any]) -> str:
+    """Which seeds' original and reference models came from the cache (``cache-dir``) instead of being trained."""
+    notes = []
+    for name in BASE_MODELS:
+        details = models.get(name, {}).get("details") or {}
+        reused = [seed for seed, d in details.items() if (d or {}).get("cache") == "reused"]
+        if reused:
+            notes.append(f"The {name} model of seed(s) {', '.join(reused)} was reused from the cache (trained before "
+                         f"for everything that determines it; its cost is that of its training): "
+                         f"{details[reused[0]]['cache_file']}.")
+    return " ".join(notes) or "The original and the reference were trained in this run."
 
 
 def print_table(report: Mapping[str, Any], console: Console | None = None) -> None:
@@ -298,5 +359,7 @@ def print_table(report: Mapping[str, Any], console: Console | None = None) -> No
     for row in rows:
         table.add_row(*(escape(cell) for cell in row))  # variant labels hold brackets, not markup
     console.print(table)
+    if note := no_signal_note(report["models"]):
+        console.print(escape(note.replace("`", "")))
     for name, entry in report["models"].items():
         console.print(f"[bold]{escape(name)}[/]: {escape(entry['verdict']['overall'])}")

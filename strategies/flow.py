@@ -21,12 +21,12 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
 from flwr.serverapp import Grid
 
 from fedunlearn import config as cfg
-from fedunlearn.checkpoint import ReferenceCache, RunCheckpoints, safe_name
+from fedunlearn.checkpoint import ModelCache, RunCheckpoints, original_key, reference_key, safe_name
 from fedunlearn.cost import PhaseResult
-from fedunlearn.data import HUB_DATASETS, describe, load_dataset
+from fedunlearn.data import describe, load_dataset
 from fedunlearn.evaluator import Evaluator
 from fedunlearn.federation import Federation
-from fedunlearn.models import build_model
+from fedunlearn.models import MODEL_CLASSES, build_model
 from fedunlearn.partition import client_partitions
 from fedunlearn.progress import Progress
 from fedunlearn.report import REFERENCE, combine, seed_report
@@ -40,23 +40,30 @@ from .session import FederatedSession
 def check_experiment(values: Mapping[str, Any]) -> dict[str, Any]:
     """Validate a configuration completely, data-dependent checks and partitioning included.
 
-    Cheap (no hub download, no Ray): meant to run before anything expensive. Raises ConfigError.
+    Loads the data set in this process (a hub data set is downloaded or read from the hub's cache) but
+    starts no Ray: meant to run before anything expensive. Raises ConfigError.
     """
     config = cfg.validate(values, known_methods=methods.available())
     num_classes, num_train = describe(config)
     cfg.validate_against_data(config, num_classes, num_train)
-    if config["dataset"] in HUB_DATASETS:
-        input_shape = HUB_DATASETS[config["dataset"]]["shape"]
-    else:
-        data = load_dataset(config)
-        input_shape = data.input_shape
-        for seed in cfg.seed_list(config):  # raises ConfigError if a seed's partition cannot be made
-            client_partitions(data.y_train, {**config, "seed": seed})
+    data = load_dataset(config)
+    shape = data.input_shape
+    _check_model_fits(config["model"], shape, config["dataset"])
+    for seed in cfg.seed_list(config):  # raises ConfigError if a seed's partition cannot be made
+        client_partitions(data.y_train, {**config, "seed": seed})
     if config["forget-samples-path"]:
         _check_sample_file(config, num_train)
     for _, base, overrides in cfg.method_variants(config):
-        methods.get(base).check({**config, **overrides}, input_shape, num_classes)
+        methods.get(base).check({**config, **overrides}, shape, num_classes)
     return config
+
+
+def _check_model_fits(model: str, shape: tuple[int, ...], dataset: str) -> None:
+    """A model that pools its input away (LeNet-5 needs 16x16) refuses smaller images before anything runs."""
+    least = getattr(MODEL_CLASSES[model], "MIN_SIZE", None)
+    if least is not None and (len(shape) != 3 or min(shape[1:]) < least):
+        raise cfg.ConfigError(f"model = {model!r}: needs images of at least {least}x{least}; dataset {dataset!r} "
+                              f"has samples of shape {'x'.join(map(str, shape))}")
 
 
 def _check_sample_file(config: Mapping[str, Any], num_train: int) -> None:
@@ -68,7 +75,7 @@ def _check_sample_file(config: Mapping[str, Any], num_train: int) -> None:
         raise cfg.ConfigError(f"forget-samples-path = {config['forget-samples-path']!r}: indices must lie in "
                               f"0..{num_train - 1} (the training split)")
     targeted = [label for label, base, _ in cfg.method_variants(config) if base == "gradient-ascent"]
-    if targeted and config["dataset"] not in HUB_DATASETS:
+    if targeted:
         labels = load_dataset(config).y_train
         for seed in cfg.seed_list(config):
             parts = client_partitions(labels, {**config, "seed": seed})
@@ -148,9 +155,8 @@ def run_seed(
             recorders[label] = recorder
     try:
         # Under client and sample requests the target's last local model is kept (gradient ascent needs it).
-        phases = {"original": phase("original", lambda: session.run_phase(
-            "original", initial, rounds, view="all", keep_client=federation.target_client,
-            recorders=tuple(recorders.values())))}
+        phases = {"original": phase("original", lambda: train_original(
+            session, initial, federation.target_client, tuple(recorders.values())))}
         phases["original"].kept["recorders"] = recorders
         phases[REFERENCE] = phase(REFERENCE, lambda: train_reference(session, initial))
         steps = federation.request.steps
@@ -174,9 +180,11 @@ def run_seed(
         recorder.close()
 
     progress.message(f"evaluating {len(phases)} models (seed {seed})")
+    start = time.perf_counter()
     outputs = {name: evaluator.outputs(result.arrays) for name, result in phases.items()}
     scored = {name: (evaluator.evaluate(outputs[name], outputs[REFERENCE]), result.cost)
               for name, result in phases.items()}
+    evaluator.seconds = time.perf_counter() - start
     models = seed_report(scored)
     for name, result in phases.items():
         models[name]["history"] = result.history
@@ -207,19 +215,37 @@ def sequential_result(steps: list[PhaseResult], evaluator: Evaluator) -> PhaseRe
     return PhaseResult(arrays=steps[-1].arrays, cost=cost, history=history, details=details, kept=steps[-1].kept)
 
 
-def train_reference(session: FederatedSession, initial: ArrayRecord) -> PhaseResult:
-    """The reference: FedAvg from scratch on the retained data, or the same model from the cache
-    (``cache-dir``) when one was trained before for everything that determines it."""
-    config = session.config
-    cache = ReferenceCache(config["cache-dir"]) if config["cache-dir"] else None
-    if cache is not None and (cached := cache.load(config)) is not None:
-        cached.details = {"cache": "reused", "cache_file": str(cache.file(config))}
-        session.progress.message(f"{REFERENCE}: reused from the cache ({cache.file(config)})")
+def _cached(session: FederatedSession, kind: str, key: str, train: Callable[[], PhaseResult],
+            reuse: bool = True) -> PhaseResult:
+    """``train()``'s result, or, with ``reuse``, the same model from the cache (``cache-dir``) when one was
+    trained before for everything that determines it (``key``). A model trained here is stored for later."""
+    cache = ModelCache(session.config["cache-dir"], kind) if session.config["cache-dir"] else None
+    if cache is not None and reuse and (cached := cache.load(key)) is not None:
+        cached.details = {"cache": "reused", "cache_file": str(cache.file(key))}
+        session.progress.message(f"{'original' if kind == 'original' else REFERENCE}: reused from the cache "
+                                 f"({cache.file(key)})")
         return cached
-    result = session.run_phase(REFERENCE, initial, config["num-server-rounds"], view="retain")
+    result = train()
     if cache is not None:
-        result.details = {"cache": "trained", "cache_file": str(cache.save(config, result))}
+        result.details = {"cache": "trained", "cache_file": str(cache.save(key, result))}
     return result
+
+
+def train_original(session: FederatedSession, initial: ArrayRecord, kept_client: int | None,
+                   recorders: tuple = ()) -> PhaseResult:
+    """The original model: FedAvg on all data, keeping ``kept_client``'s last local model (gradient ascent's
+    target), or the same model from the cache; not from the cache when a method records the training
+    (FedEraser's recorders must see every round)."""
+    config = session.config
+    return _cached(session, "original", original_key(config, kept_client), lambda: session.run_phase(
+        "original", initial, config["num-server-rounds"], view="all", keep_client=kept_client, recorders=recorders),
+        reuse=not recorders)
+
+
+def train_reference(session: FederatedSession, initial: ArrayRecord) -> PhaseResult:
+    """The reference: FedAvg from scratch on the retained data, or the same model from the cache."""
+    return _cached(session, "reference", reference_key(session.config), lambda: session.run_phase(
+        REFERENCE, initial, session.config["num-server-rounds"], view="retain"))
 
 
 def run_experiment(
@@ -229,11 +255,13 @@ def run_experiment(
     clients = identify_clients(grid, wait_for_clients(grid, config["num-clients"]), config)
     seeds = cfg.seed_list(config)
     per_seed: dict[int, dict] = {}
+    evaluation_seconds: dict[str, float] = {}
     for i, seed in enumerate(seeds):
         if len(seeds) > 1:
             progress.message(f"seed {seed} ({i + 1} of {len(seeds)})")
         models, outputs, evaluator = run_seed(grid, {**config, "seed": seed}, progress, clients, checkpoints)
         per_seed[seed] = models
+        evaluation_seconds[str(seed)] = evaluator.seconds
         if i == 0:
             federation = evaluator.federation
             request = federation.request.to_dict()
@@ -249,4 +277,5 @@ def run_experiment(
             }
             representation = {"seed": seed, "labels": federation.data.y_test.tolist(),
                               "models": {n: evaluator.representation_map(o) for n, o in outputs.items()}}
-    return combine(config, request, per_seed, data, {"representation_map": representation})
+    return combine(config, request, per_seed, data, {"representation_map": representation,
+                                                     "evaluation_seconds": evaluation_seconds})

@@ -9,6 +9,7 @@ from fedunlearn.cli import main
 
 SUITE = """
 name = "tiny"
+page = "tiny-page"
 seeds = [0, 1]
 
 [common]
@@ -53,6 +54,9 @@ def test_a_bad_scenario_is_refused_before_anything_runs(tmp_path, capsys):
     assert main(["bench", str(escape), "--out", str(tmp_path / "out")]) == 2
     assert "scenario '../../escaped': must be a table named with a name of letters" in capsys.readouterr().err
     assert not (tmp_path / "out").exists() and not (tmp_path.parent / "escaped").exists()
+    page = _suite(tmp_path, SUITE.replace('page = "tiny-page"', 'page = "../up"'))
+    assert main(["bench", str(page), "--out", str(tmp_path / "out")]) == 2
+    assert "page = '../up': must be a name of letters" in capsys.readouterr().err
 
 
 @pytest.mark.e2e
@@ -60,11 +64,11 @@ def test_a_bad_scenario_is_refused_before_anything_runs(tmp_path, capsys):
 def test_the_matrix_runs_writes_one_page_and_a_rerun_skips_computed_cells(tmp_path, capsys):
     suite, out = _suite(tmp_path), tmp_path / "out"
     assert main(["bench", str(suite), "--out", str(out)]) == 0
-    page = (out / "benchmark.md").read_text()
-    results = json.loads((out / "benchmark.json").read_text())
+    page = (out / "tiny-page.md").read_text()
+    results = json.loads((out / "tiny-page.json").read_text())
     assert "## Class deletion (`class`)" in page and "## Client deletion (`client`)" in page
-    assert (out / "plots" / "avg_gap_and_speedup.png").stat().st_size > 1000
-    cell_seconds = [json.loads((out / "cells" / s / f"seed-{i}.json").read_text())["seconds"]
+    assert (out / "plots" / "tiny-page" / "avg_gap_and_speedup.png").stat().st_size > 1000
+    cell_seconds = [json.loads((out / "cells" / "tiny" / s / f"seed-{i}.json").read_text())["seconds"]
                     for s in ("class", "client") for i in (0, 1)]
     assert all(t > 0 for t in cell_seconds)
     assert f"Computing the 4 cells took {sum(cell_seconds) / 60:.1f} min in all" in page
@@ -73,12 +77,12 @@ def test_the_matrix_runs_writes_one_page_and_a_rerun_skips_computed_cells(tmp_pa
     assert class_report["seeds"] == [0, 1] and class_report["models"]["not"]["stats"]["metrics.forget_acc"]["n"] == 2
     assert results["scenarios"]["client"]["request"] == {"kind": "client", "forget_client": 1}
     assert results["scenarios"]["client"]["models"]["retrain"]["cost"]["client_rounds"] == 6  # 3 rounds x 2 clients
-    assert sorted(p.name for p in (out / "cells" / "class").iterdir()) == ["seed-0.json", "seed-1.json"]
+    assert sorted(p.name for p in (out / "cells" / "tiny" / "class").iterdir()) == ["seed-0.json", "seed-1.json"]
 
     capsys.readouterr()
     assert main(["bench", str(suite), "--out", str(out)]) == 0  # nothing to compute: no Ray start
     assert "4 cells, 4 already computed" in capsys.readouterr().err
-    again = json.loads((out / "benchmark.json").read_text())
+    again = json.loads((out / "tiny-page.json").read_text())
     assert again["scenarios"]["class"]["models"]["not"]["metrics"] == class_report["models"]["not"]["metrics"]
 
     changed = _suite(tmp_path, SUITE.replace('unlearn-methods = "finetune"\n', 'unlearn-methods = "finetune,not"\n'))
@@ -87,4 +91,4 @@ def test_the_matrix_runs_writes_one_page_and_a_rerun_skips_computed_cells(tmp_pa
     err = capsys.readouterr().err
     assert "4 cells, 2 already computed" in err and "cell 3/4: client, seed 0" in err
     assert "retrain: reused from the cache" in err  # the client scenario's references were trained before
-    assert "not" in json.loads((out / "benchmark.json").read_text())["scenarios"]["client"]["models"]
+    assert "not" in json.loads((out / "tiny-page.json").read_text())["scenarios"]["client"]["models"]

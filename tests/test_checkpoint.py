@@ -10,9 +10,10 @@ from flwr.app import Array, ArrayRecord
 from fedunlearn import config as cfg
 from fedunlearn.checkpoint import (
     CheckpointError,
-    ReferenceCache,
+    ModelCache,
     RunCheckpoints,
     load,
+    original_key,
     reference_key,
     safe_name,
     save,
@@ -101,12 +102,33 @@ def test_the_reference_key_changes_with_what_shapes_the_reference_only(tmp_path)
     assert reference_key(with_file) != first
 
 
-def test_the_reference_cache_stores_and_finds_by_key(tmp_path):
+def test_the_original_key_leaves_the_request_out_but_not_the_kept_client(tmp_path):
+    base = cfg.validate({"unlearn-methods": "finetune"})
+    key = original_key(base, None)
+    for same in ({"forget-class": 5}, {"then-forget-classes": "7"}, {"forget-class": -1, "forget-client": 2},
+                 {"forget-class": -1, "forget-samples": 0.3}, {"unlearn-methods": "fucrt"}, {"name": "x"}):
+        assert original_key({**base, **same}, None) == key, same
+    for change in ({"seed": 1}, {"partitioner": "iid"}, {"backdoor-client": 1}, {"num-server-rounds": 3},
+                   {"class-imbalance": 10.0}, {"model": "mlp"}):
+        assert original_key({**base, **change}, None) != key, change
+    assert original_key(base, 2) != key  # a phase that keeps client 2's model serves gradient ascent on client 2
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    (folder / "a").write_bytes(b"1")
+    with_folder = {**base, "dataset": "idx", "data-path": str(folder)}
+    first = original_key(with_folder, None)
+    (folder / "a").write_bytes(b"2")  # a data folder: its files' contents count
+    assert original_key(with_folder, None) != first
+
+
+def test_the_model_cache_stores_and_finds_by_key(tmp_path):
     config = cfg.validate({"unlearn-methods": "finetune"})
-    cache = ReferenceCache(tmp_path / "cache")
-    assert cache.load(config) is None
-    path = cache.save(config, _phase(2.0))
-    assert path.parent == (tmp_path / "cache" / "reference") and path.stem == reference_key(config)
-    assert np.array_equal(cache.load({**config, "unlearn-methods": "fucrt"}).arrays["w"].numpy(),
+    cache = ModelCache(tmp_path / "cache")
+    key = reference_key(config)
+    assert cache.load(key) is None
+    path = cache.save(key, _phase(2.0))
+    assert path.parent == (tmp_path / "cache" / "reference") and path.stem == key
+    assert np.array_equal(cache.load(reference_key({**config, "unlearn-methods": "fucrt"})).arrays["w"].numpy(),
                           np.full((2, 3), 2.0, np.float32))
-    assert cache.load({**config, "seed": 5}) is None
+    assert cache.load(reference_key({**config, "seed": 5})) is None
+    assert ModelCache(tmp_path / "cache", "original").file(key).parent == tmp_path / "cache" / "original"

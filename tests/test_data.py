@@ -56,8 +56,134 @@ def test_hub_dataset_offline_is_a_clear_error_not_a_hang():
     start = time.monotonic()
     with pytest.raises(ConfigError) as err:
         load_dataset(validate({"dataset": "mnist"}))
-    assert "dataset = 'mnist'" in str(err.value) and "npz" in str(err.value)
+    assert "dataset = 'mnist'" in str(err.value) and "data-path" in str(err.value) and "hub" in str(err.value)
     assert time.monotonic() - start < 60
+
+
+# MNIST-format IDX files, written by the tests.
+
+def _idx_bytes(array: np.ndarray) -> bytes:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def _write_idx_set(folder, n_train=30, n_test=10, size=6, gz=True, prefix=""):
+    import gzip
+
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {"train-images-idx3-ubyte": rng.integers(0, 256, (n_train, size, size)),
+              "train-labels-idx1-ubyte": np.arange(n_train) % 3,
+              "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, size, size)),
+              "t10k-labels-idx1-ubyte": np.arange(n_test) % 3}
+    for name, array in arrays.items():
+        data = _idx_bytes(array)
+        (folder / f"{prefix}{name}{'.gz' if gz else ''}").write_bytes(gzip.compress(data) if gz else data)
+    return arrays
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_idx_folder_loads_gzipped_or_plain(tmp_path, gz):
+    arrays = _write_idx_set(tmp_path / "idx", gz=gz)
+    data = load_dataset(validate({"dataset": "idx", "data-path": str(tmp_path / "idx")}))
+    assert data.x_train.shape == (30, 1, 6, 6) and data.x_test.shape == (10, 1, 6, 6)
+    assert data.x_train.dtype == np.float32 and data.num_classes == 3
+    assert np.allclose(data.x_train[:, 0] * 255, arrays["train-images-idx3-ubyte"])
+    assert data.y_test.tolist() == (np.arange(10) % 3).tolist()
+
+
+def test_fashion_mnist_reads_a_data_path_folder_and_names_emnist_style_files(tmp_path):
+    _write_idx_set(tmp_path / "mine", prefix="")
+    data = load_dataset(validate({"dataset": "fashion_mnist", "data-path": str(tmp_path / "mine")}))
+    assert data.name == "fashion_mnist" and len(data.y_train) == 30
+    _write_idx_set(tmp_path / "emnist", prefix="emnist-digits-", n_train=12)
+    (tmp_path / "emnist" / "emnist-digits-t10k-images-idx3-ubyte.gz").rename(
+        tmp_path / "emnist" / "emnist-digits-test-images-idx3-ubyte.gz")
+    (tmp_path / "emnist" / "emnist-digits-t10k-labels-idx1-ubyte.gz").rename(
+        tmp_path / "emnist" / "emnist-digits-test-labels-idx1-ubyte.gz")
+    assert len(load_dataset(validate({"dataset": "idx", "data-path": str(tmp_path / "emnist")})).y_train) == 12
+
+
+def test_idx_errors_name_the_file(tmp_path):
+    from fedunlearn.data import load_idx_folder, read_idx
+
+    folder = tmp_path / "bad"
+    _write_idx_set(folder, gz=False)
+    images = folder / "train-images-idx3-ubyte"
+    whole = images.read_bytes()
+    images.write_bytes(whole[:-7])  # truncated
+    with pytest.raises(ConfigError, match=r"train-images-idx3-ubyte.*truncated or corrupt"):
+        load_idx_folder(folder, "idx")
+    images.write_bytes(b"\x00\x01" + whole[2:])  # wrong magic number
+    with pytest.raises(ConfigError, match=r"train-images-idx3-ubyte.*wrong magic number 00010803"):
+        read_idx(images)
+    images.write_bytes(whole)
+    labels = folder / "train-labels-idx1-ubyte"
+    labels.write_bytes(_idx_bytes(np.zeros(29)))  # one label short
+    with pytest.raises(ConfigError, match=r"train-labels-idx1-ubyte.*29 labels for 30 images"):
+        load_idx_folder(folder, "idx")
+    gz = tmp_path / "x-idx1-ubyte.gz"
+    import gzip
+
+    gz.write_bytes(gzip.compress(_idx_bytes(np.zeros(5)))[:-9])  # a cut gzip stream
+    with pytest.raises(ConfigError, match=r"x-idx1-ubyte.gz.*cannot be read"):
+        read_idx(gz)
+    (folder / "copy-train-labels-idx1-ubyte").write_bytes(_idx_bytes(np.zeros(30)))
+    with pytest.raises(ConfigError, match=r"2 files .* for the train-labels"):
+        load_idx_folder(folder, "idx")
+    with pytest.raises(ConfigError, match="no such folder"):
+        load_idx_folder(tmp_path / "nowhere", "idx")
+
+
+def test_idx_needs_a_data_path():
+    with pytest.raises(ConfigError, match="data-path = '': dataset 'idx' needs a folder"):
+        validate({"dataset": "idx"})
+
+
+def test_missing_fashion_mnist_names_the_three_ways_to_get_it(monkeypatch, tmp_path):
+    from fedunlearn import data as data_module
+    from strategies.flow import check_experiment
+
+    monkeypatch.setitem(data_module.LOCAL_IDX_FOLDERS, "fashion_mnist", (str(tmp_path / "absent"),))
+    start = time.monotonic()
+    with pytest.raises(ConfigError) as err:
+        check_experiment({"dataset": "fashion_mnist", "model": "lenet5"})
+    message = str(err.value)
+    assert "apt-get install dataset-fashion-mnist" in message and "data-path" in message and "hub" in message
+    assert "\n" not in message and time.monotonic() - start < 60
+
+
+def test_corrupt_idx_is_refused_before_anything_runs(tmp_path, capsys):
+    from fedunlearn.cli import main
+
+    folder = tmp_path / "fm"
+    _write_idx_set(folder, gz=False)
+    (folder / "t10k-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01" + (12).to_bytes(4, "big") + bytes(10))
+    code = main(["run", "--run-config", f"dataset='fashion_mnist' data-path='{folder}' model='mlp' num-clients=2",
+                 "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "t10k-labels-idx1-ubyte" in err[0] and not (tmp_path / "out").exists()
+
+
+def test_each_process_parses_the_files_once(tmp_path, monkeypatch):
+    from fedunlearn import data as data_module
+
+    _write_idx_set(tmp_path / "once")
+    calls = []
+    real = data_module.read_idx
+    monkeypatch.setattr(data_module, "read_idx", lambda path: calls.append(path) or real(path))
+    config = validate({"dataset": "idx", "data-path": str(tmp_path / "once"), "seed": 3})
+    load_dataset(config)
+    load_dataset({**config, "seed": 4})  # another experiment on the same files
+    assert len(calls) == 4  # the four files, once
+
+
+@pytest.mark.skipif(not __import__("pathlib").Path("/usr/share/datasets/fashion-mnist").is_dir(),
+                    reason="Debian's dataset-fashion-mnist is not installed")
+def test_fashion_mnist_from_debian_package_without_configuration():
+    data = load_dataset(validate({"dataset": "fashion_mnist"}))
+    assert data.x_train.shape == (60000, 1, 28, 28) and data.x_test.shape == (10000, 1, 28, 28)
+    assert np.bincount(data.y_test).tolist() == [1000] * 10 and data.y_train[:3].tolist() == [9, 0, 0]
 
 
 def test_long_tailed_keeps_a_geometric_share_per_class():

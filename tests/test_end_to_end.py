@@ -64,7 +64,9 @@ def test_class_deletion_through_a_ray_simulation(tmp_path, capsys):
     for key in ACCURACIES:
         assert fine["gap"][key] == pytest.approx(fine["metrics"][key] - ref[key])
     assert fine["speedup"]["client_rounds"] == 4.0
-    assert fine["gap"]["mia"] == pytest.approx(fine["metrics"]["mia"] - ref["mia"])
+    assert fine["gap"]["mia_efficacy"] == pytest.approx(fine["metrics"]["mia_efficacy"] - ref["mia_efficacy"])
+    assert set(fine["metrics"]["mia_efficacy_by_feature"]) == {"correctness", "confidence", "entropy", "m_entropy", "prob"}
+    assert fine["metrics"]["mia_efficacy"] == fine["metrics"]["mia_efficacy_by_feature"]["confidence"]
     first = report["per_seed"]["0"]
     assert [h["round"] for h in fine["history"]] == [0, 1, 2]  # round 0: the original model, before unlearning
     assert fine["history"][0]["forget_acc"] == pytest.approx(first["original"]["metrics"]["forget_acc"])
@@ -79,7 +81,7 @@ def test_class_deletion_through_a_ray_simulation(tmp_path, capsys):
         assert models["retrain"]["metrics"]["kl_to_reference"][key] == pytest.approx(0.0, abs=1e-9)
         assert models["original"]["metrics"]["kl_to_reference"][key] > 0.01
     assert models["retrain"]["metrics"]["cka_to_reference"]["cka_test"] == pytest.approx(1.0)
-    for key in ("mia", "mia_auc", "mia_nn"):
+    for key in ("mia_efficacy", "mia_joint_members", "mia_auc", "mia_nn"):
         assert 0.0 <= models["finetune"]["metrics"][key] <= 1.0
     assert "(2 seeds, 95% intervals)" in models["finetune"]["verdict"]["overall"]
     shown = capsys.readouterr()

@@ -48,8 +48,10 @@ def test_gaps_avg_gap_and_speedups():
     assert gap["forget_acc"] == pytest.approx(0.10)
     assert gap["retain_acc"] == pytest.approx(-0.05)
     assert gap["test_forget_acc"] is None
-    assert average_gap(gap) == pytest.approx((0.10 + 0.05 + 0.05) / 3)  # mia missing: skipped
-    assert average_gap(dict(gap, mia=0.2)) == pytest.approx((0.10 + 0.05 + 0.05 + 0.2) / 4)
+    assert average_gap(gap) == pytest.approx((0.10 + 0.05 + 0.05) / 3)  # mia_efficacy missing: skipped
+    assert average_gap(dict(gap, mia_efficacy=0.2)) == pytest.approx((0.10 + 0.05 + 0.05 + 0.2) / 4)
+    # The joint attack's share is not part of Avg Gap.
+    assert average_gap(dict(gap, mia_efficacy=0.2, mia_joint_members=0.9)) == pytest.approx(0.4 / 4)
     assert speedups(Cost(client_rounds=50, seconds=2.0), Cost(client_rounds=150, seconds=7.0)) == {
         "client_rounds": 3.0, "seconds": 3.5}
     assert speedups(Cost(), Cost(client_rounds=10, seconds=1.0)) == {"client_rounds": None, "seconds": None}

@@ -104,16 +104,18 @@ def _group(process):
 
 @pytest.mark.e2e
 @pytest.mark.timeout(400)
-def test_a_second_experiment_reuses_the_cached_reference_and_says_so(tmp_path, capsys):
+def test_a_second_experiment_reuses_the_cached_original_and_reference_and_says_so(tmp_path, capsys):
     cache = tmp_path / "cache"
     assert main(["run", "--run-config", f"{SMALL} cache-dir='{cache}'", "--out", str(tmp_path / "a")]) == 0
     other = SMALL.replace("unlearn-methods='finetune' unlearn-rounds=2", "unlearn-methods='trw' unlearn-rounds=1")
     capsys.readouterr()
     assert main(["run", "--run-config", f"{other} cache-dir='{cache}'", "--out", str(tmp_path / "b")]) == 0
-    assert "retrain: reused from the cache" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "retrain: reused from the cache" in err and "original: reused from the cache" in err
     a, b = (json.loads((tmp_path / d / "report.json").read_text()) for d in ("a", "b"))
-    assert a["models"]["retrain"]["details"]["0"]["cache"] == "trained"
-    assert b["models"]["retrain"]["details"]["0"]["cache"] == "reused"
-    assert _comparable(b)["retrain"] == _comparable(a)["retrain"]
+    for model in ("original", "retrain"):
+        assert a["models"][model]["details"]["0"]["cache"] == "trained"
+        assert b["models"][model]["details"]["0"]["cache"] == "reused"
+        assert _comparable(b)[model] == _comparable(a)[model]
     assert "reused from the cache" in (tmp_path / "b" / "report.md").read_text()
-    assert len(list((cache / "reference").glob("*.pt"))) == 1
+    assert len(list((cache / "reference").glob("*.pt"))) == 1 and len(list((cache / "original").glob("*.pt"))) == 1

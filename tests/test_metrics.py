@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 
 from fedunlearn.backdoor import add_trigger, attack_success_rate, poisoned_indices, trigger_size
-from fedunlearn.privacy import nearest_neighbour_mia, neighbour_classes, output_features, population_mia
+from fedunlearn.privacy import (
+    nearest_neighbour_mia,
+    neighbour_classes,
+    output_features,
+    population_mia,
+    salun_features,
+    salun_mia_efficacy,
+    svc_share_called_members,
+)
 from fedunlearn.similarity import linear_cka, mean_kl
 from fedunlearn.stats import metric_verdict, overall_verdict, summary
 
@@ -26,8 +34,8 @@ def test_population_mia_separates_separable_distributions():
     rng = np.random.default_rng(0)
     members, nonmembers = _confident(rng, 400, 0.95), _confident(rng, 400, 0.6)
     result = population_mia(members, nonmembers, _confident(rng, 100, 0.95), seed=0)
-    assert result["mia_auc"] > 0.99 and result["mia"] > 0.95
-    assert population_mia(members, nonmembers, _confident(rng, 100, 0.6), seed=0)["mia"] < 0.05
+    assert result["mia_auc"] > 0.99 and result["mia_joint_members"] > 0.95
+    assert population_mia(members, nonmembers, _confident(rng, 100, 0.6), seed=0)["mia_joint_members"] < 0.05
 
 
 def test_population_mia_calls_outputs_beyond_the_non_members_non_members():
@@ -38,14 +46,14 @@ def test_population_mia_calls_outputs_beyond_the_non_members_non_members():
     p = np.full((100, 3), 0.4995)
     p[:, 0] = 0.001
     never_seen = output_features(p, np.zeros(100, int))
-    assert population_mia(members, nonmembers, never_seen, seed=0)["mia"] == 0.0
+    assert population_mia(members, nonmembers, never_seen, seed=0)["mia_joint_members"] == 0.0
 
 
 def test_population_mia_on_identical_distributions_is_chance():
     rng = np.random.default_rng(1)
     result = population_mia(_confident(rng, 600, 0.8), _confident(rng, 600, 0.8), _confident(rng, 300, 0.8), seed=0)
     assert abs(result["mia_auc"] - 0.5) < 0.08
-    assert 0.2 < result["mia"] < 0.8
+    assert 0.2 < result["mia_joint_members"] < 0.8
 
 
 def test_population_mia_is_seeded():
@@ -121,3 +129,78 @@ def test_trigger_and_attack_success_rate():
     chosen = poisoned_indices(held, 0.25, seed=1)
     assert len(chosen) == 5 and set(chosen) <= set(held)
     assert np.array_equal(chosen, poisoned_indices(held, 0.25, seed=1))
+
+
+# SalUn's MIA-efficacy (fedunlearn.privacy.salun_mia_efficacy), on outputs whose answer is known by hand.
+
+def _probs_with_confidence(confidence, num_classes=3, label=0):
+    """Rows whose label gets ``confidence`` and the other classes share the rest equally."""
+    confidence = np.asarray(confidence, dtype=np.float64)
+    rest = (1 - confidence) / (num_classes - 1)
+    probs = np.repeat(rest[:, None], num_classes, axis=1)
+    probs[:, label] = confidence
+    return probs, np.full(len(confidence), label)
+
+
+def test_salun_features_as_its_code_computes_them():
+    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.6, 0.3], [0.5, 0.5, 0.0]])
+    labels = np.array([0, 2, 0])
+    feats = salun_features(probs, labels)
+    assert feats["correctness"].ravel().tolist() == [1.0, 0.0, 1.0]
+    assert feats["confidence"].ravel() == pytest.approx([0.7, 0.3, 0.5])
+    assert feats["entropy"].ravel() == pytest.approx([
+        -(0.7 * math.log(0.7) + 0.2 * math.log(0.2) + 0.1 * math.log(0.1)),
+        -(0.1 * math.log(0.1) + 0.6 * math.log(0.6) + 0.3 * math.log(0.3)),
+        math.log(2)])  # the zero term is left out
+    # SalUn's m_entropy: the columns of every label in the set (0 and 2) take 1 - p, every term weighs log p,
+    # and log 1e-30 stands in for log 0.
+    log0 = math.log(1e-30)
+    assert feats["m_entropy"].ravel() == pytest.approx([
+        -(0.3 * math.log(0.7) + 0.2 * math.log(0.2) + 0.9 * math.log(0.1)),
+        -(0.9 * math.log(0.1) + 0.6 * math.log(0.6) + 0.7 * math.log(0.3)),
+        -(0.5 * math.log(0.5) + 0.5 * math.log(0.5) + 1.0 * log0)])
+    # ... so one sample's value depends on its set: alone (labels {0}) the first row flips column 0 only.
+    alone = salun_features(probs[:1], labels[:1])["m_entropy"].ravel()[0]
+    assert alone == pytest.approx(-(0.3 * math.log(0.7) + 0.2 * math.log(0.2) + 0.1 * math.log(0.1)))
+    assert feats["prob"] is not None and feats["prob"].shape == (3, 3)
+
+
+def test_salun_efficacy_on_separable_confidences():
+    """Members answer with confidence 0.92-0.99, non-members with 0.30-0.50: any SVM splits them between 0.5
+    and 0.92. Of the forgotten samples, 6 look like members (0.95) and 4 like non-members (0.4), so SalUn's
+    MIA-efficacy (the share called non-members) is 0.4 on confidence."""
+    members = _probs_with_confidence(np.linspace(0.92, 0.99, 40))
+    nonmembers = _probs_with_confidence(np.linspace(0.30, 0.50, 40))
+    forget = _probs_with_confidence([0.95] * 6 + [0.4] * 4)
+    result = salun_mia_efficacy(members, nonmembers, forget)
+    assert result["confidence"] == pytest.approx(0.4)
+    # Direction: forgotten samples that all look unseen score 1, all seen 0 (the reference's side is near 1 on
+    # a class it never saw).
+    assert salun_mia_efficacy(members, nonmembers, _probs_with_confidence([0.35] * 5))["confidence"] == 1.0
+    assert salun_mia_efficacy(members, nonmembers, _probs_with_confidence([0.97] * 5))["confidence"] == 0.0
+    # Every member is right and every non-member too (arg-max is the label): correctness cannot tell them
+    # apart, the SVM answers one class for everything.
+    assert result["correctness"] in (0.0, 1.0)
+    assert set(result) == {"correctness", "confidence", "entropy", "m_entropy", "prob"}
+
+
+def test_merged_duplicate_rows_give_the_plain_svm_answer():
+    """The attack merges identical rows into weighted ones: the same predictions as SalUn's plain fit."""
+    from sklearn.svm import SVC
+
+    rng = np.random.default_rng(0)
+    members = np.round(rng.beta(8, 1, 600), 2)[:, None]  # saturated outputs repeat: ~60 distinct values
+    nonmembers = np.round(rng.beta(4, 2, 600), 2)[:, None]
+    targets = np.round(rng.beta(5, 2, 300), 2)[:, None]
+    plain = SVC(C=3, gamma="auto", kernel="rbf").fit(np.concatenate([members, nonmembers]),
+                                                   np.r_[np.ones(600), np.zeros(600)])
+    expected = float(plain.predict(targets).mean())
+    assert svc_share_called_members(members, nonmembers, targets) == pytest.approx(expected, abs=1e-12)
+    assert 0.2 < expected < 0.9  # a case that separates partly, not a trivial one
+
+
+def test_salun_efficacy_without_targets_or_sides():
+    members = _probs_with_confidence([0.9, 0.95])
+    empty = (np.zeros((0, 3)), np.zeros(0, int))
+    assert salun_mia_efficacy(members, members, empty)["confidence"] is None
+    assert salun_mia_efficacy(empty, members, members)["confidence"] is None

@@ -9,9 +9,11 @@ CONFIG = {"name": "exp", "out-dir": "", "dataset": "digits", "model": "cnn", "nu
           "partitioner": "iid", "seed": 4, "verdict-tolerance": 0.02}
 
 
-def _metrics(forget_acc=0.0, mia=0.5):
+def _metrics(forget_acc=0.0, mia=0.5, mia_auc=0.5):
     return {"forget_acc": forget_acc, "retain_acc": 1.0, "test_acc": 0.9, "test_forget_acc": 0.0,
-            "test_retain_acc": 1.0, "per_class_acc": [1.0, forget_acc, 1.0], "mia": mia, "mia_auc": 0.5,
+            "test_retain_acc": 1.0, "per_class_acc": [1.0, forget_acc, 1.0], "mia_efficacy": mia,
+            "mia_efficacy_by_feature": dict.fromkeys(("correctness", "confidence", "entropy", "m_entropy", "prob"), mia),
+            "mia_joint_members": 1 - mia, "mia_auc": mia_auc,
             "mia_nn": 0.5, "backdoor_asr": None, "kl_to_reference": {"kl_forget": 0.0, "kl_test": 0.0},
             "cka_to_reference": {"cka_forget": 1.0, "cka_test": 1.0}}
 
@@ -28,7 +30,7 @@ def test_seed_report_gaps_avg_gap_and_speedup():
     assert models["original"]["gap"]["forget_acc"] == pytest.approx(0.9) and "speedup" not in models["original"]
     fine = models["finetune"]
     assert fine["gap"]["forget_acc"] == pytest.approx(0.3)
-    assert fine["avg_gap"] == pytest.approx(0.3 / 4)  # over forget_acc, retain_acc, test_acc, mia
+    assert fine["avg_gap"] == pytest.approx(0.3 / 4)  # over forget_acc, retain_acc, test_acc, mia_efficacy
     assert fine["speedup"] == {"client_rounds": 3.0, "seconds": 3.0}
 
 
