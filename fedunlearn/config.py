@@ -118,8 +118,11 @@ SCHEMA: dict[str, Key] = {
                        _at_least(1)),
     "round-retries": Key(int, 1, "times a round asks its failed clients again before going on without them",
                          _at_least(0)),
-    "round-timeout": Key(float, 600.0, "seconds the server waits for a round's replies; later ones count as failures",
-                         _positive),
+    "round-timeout": Key(float, 600.0, "the most seconds the server waits for a round's replies (the hard cap); later "
+                                       "ones count as failures", _positive),
+    "round-deadline-factor": Key(float, 3.0, "a round stops waiting once its clients take this many times longer "
+                                             "than answers took so far (0: wait for round-timeout)", _at_least(0.0)),
+    "round-deadline-floor": Key(float, 2.0, "the shortest such deadline, in seconds", _positive),
     "fault-rate": Key(float, 0.0, "simulated faults: chance that a sampled client fails (raises or hangs) in a round",
                       lambda v: None if 0 <= v < 1 else "a number in [0, 1)"),
     # Model and training.

@@ -7,7 +7,6 @@ type, so a faulty run is as reproducible as a clean one and a resumed run sees t
 from __future__ import annotations
 
 import hashlib
-import time
 from typing import Any, Mapping
 
 
@@ -33,16 +32,18 @@ def fault_for(config: Mapping[str, Any], client: int, message_type: str) -> str 
     return "raise" if kind < 0.5 else "hang"
 
 
+HANG = "injected fault (hang)"  # the reason of a hang's reply, which the server takes for no reply at all
+
+
 def inject(config: Mapping[str, Any], client: int, message_type: str) -> None:
-    """Fail as :func:`fault_for` says: raise at once, or hang until the server has stopped waiting and
-    then raise. A hang lasts until the round's deadline (``round-deadline``, set by the server) plus
-    half a second, else ``round-timeout`` plus a second: it holds its simulated client no longer than
-    needed, so that in a simulation with fewer workers than clients it does not delay later rounds."""
+    """Fail as :func:`fault_for` says, at once: a raise answers with an error; a hang answers with an error
+    whose reason is :data:`HANG`, which the server treats as *no answer* (``strategies/fedavg.py``), so it
+    waits for the client until the round's deadline as it would for a client that hung. Answering at once
+    keeps the hang from holding its simulated worker: in a simulation with fewer workers than clients, a
+    sleeping client would hold up every client queued behind it, which real clients do not do."""
     fault = fault_for(config, client, message_type)
     if fault is None:
         return
-    if fault == "hang":
-        deadline = config.get("round-deadline")
-        time.sleep(max(0.0, deadline - time.time()) + 0.5 if deadline else config["round-timeout"] + 1.0)
-    raise InjectedFault(f"client {client}: injected fault ({fault}) in {config.get('phase')} round "
-                        f"{config.get('server-round', 0)} (fault-rate = {config['fault-rate']})")
+    reason = HANG if fault == "hang" else "injected fault (raise)"
+    raise InjectedFault(f"client {client}: {reason} in {config.get('phase')} round {config.get('server-round', 0)} "
+                        f"(fault-rate = {config['fault-rate']})")

@@ -19,6 +19,8 @@ from flwr.serverapp.strategy.strategy_utils import aggregate_metricrecords
 
 from fedunlearn.checkpoint import kept_from, kept_payload
 from fedunlearn.cost import Cost
+from fedunlearn.deadline import AnswerClock
+from fedunlearn.faults import HANG
 from fedunlearn.training import derive_seed
 
 
@@ -51,12 +53,38 @@ def poll_interval(in_flight: int) -> float:
     return min(FLOWER_POLL, max(POLL_SECONDS, in_flight * POLL_PER_MESSAGE))
 
 
-def send_and_receive(grid: Grid, messages: list[Message], timeout: float) -> list[Message]:
-    """``grid.send_and_receive``, looking for replies as often as :func:`poll_interval` says (simulation
-    grids only: deployment grids have no such setting)."""
-    if hasattr(grid, "pull_interval"):
-        grid.pull_interval = poll_interval(len(messages))
-    return list(grid.send_and_receive(messages, timeout=timeout))
+DEPLOYMENT_POLL = 0.5  # seconds between two looks for replies on a deployment grid (one HTTP request each)
+
+
+def send_and_receive(grid: Grid, messages: list[Message], timeout: float, clock: AnswerClock | None = None,
+                     ) -> list[Message]:
+    """Send ``messages`` (one round: one kind of work) and gather the replies until every client has answered
+    or the round's deadline has passed: ``timeout`` seconds, or with a ``clock`` the deadline that follows
+    the federation (:mod:`fedunlearn.deadline`), capped by ``timeout``. Looks for replies as often as
+    :func:`poll_interval` says in simulation. A simulated hang (``fault-rate``) answers at once with a reason
+    that marks it; it is taken for no answer, as the client it stands for would give none."""
+    if not messages:
+        return []
+    kind, sent = messages[0].metadata.message_type, len(messages)
+    interval = poll_interval(sent) if hasattr(grid, "pull_interval") else DEPLOYMENT_POLL
+    start = time.monotonic()
+    waiting = set(grid.push_messages(messages))
+    replies, answer_times, hung = [], [], 0
+    while True:
+        arrived = list(grid.pull_messages(waiting)) if waiting else []
+        elapsed = time.monotonic() - start
+        hangs = [m for m in arrived if m.has_error() and HANG in m.error.reason]
+        hung += len(hangs)
+        replies += [m for m in arrived if m not in hangs]
+        answer_times += [elapsed for m in arrived if not m.has_error()]  # an error says nothing of work time
+        waiting -= {m.metadata.reply_to_message_id for m in arrived}
+        deadline = min(timeout, clock.deadline(kind, sent, answer_times)) if clock is not None else timeout
+        if (not waiting and not hung) or elapsed >= deadline:
+            break
+        time.sleep(max(0.0, deadline - elapsed) if not waiting else min(interval, max(0.0, deadline - elapsed)))
+    if clock is not None:
+        clock.record(kind, sent, answer_times)
+    return replies
 
 
 def aggregate_train_metrics(records: list[RecordDict], weighted_by_key: str) -> MetricRecord:
@@ -94,10 +122,11 @@ def answered(replies: Iterable[Message], sent: int, required: int, what: str) ->
     return sorted(ok, key=lambda m: m.content["metrics"]["partition-id"])
 
 
-def exchange(grid: Grid, messages: list[Message], timeout: float, what: str, required: int) -> list[Message]:
+def exchange(grid: Grid, messages: list[Message], timeout: float, what: str, required: int,
+             clock: AnswerClock | None = None) -> list[Message]:
     """Send ``messages`` (a one-off round outside a strategy's loop) and return the answers in client order;
-    see :func:`answered` for failures."""
-    return answered(send_and_receive(grid, messages, timeout), len(messages), required, what)
+    see :func:`send_and_receive` for the deadline and :func:`answered` for failures."""
+    return answered(send_and_receive(grid, messages, timeout, clock), len(messages), required, what)
 
 
 class AccountedFedAvg(FedAvg):
@@ -125,6 +154,9 @@ class AccountedFedAvg(FedAvg):
         Fewest answers a round needs; failed clients are counted in ``cost.failures`` and left out.
     retries
         Times a round asks its failed clients again before going on without them (``cost.retries``).
+    clock
+        The experiment's answer times: each round waits until its clients are clearly late
+        (:mod:`fedunlearn.deadline`), never longer than the timeout ``start`` gets. None: the timeout alone.
     """
 
     def __init__(
@@ -139,6 +171,7 @@ class AccountedFedAvg(FedAvg):
         recorders: tuple = (),
         min_clients: int = 1,
         retries: int = 0,
+        clock: AnswerClock | None = None,
     ) -> None:
         super().__init__(
             fraction_train=fraction_train,
@@ -155,6 +188,7 @@ class AccountedFedAvg(FedAvg):
         self.recorders = recorders
         self.min_clients = min_clients
         self.retries = retries
+        self.clock = clock
         self.kept: dict = {}
         self.sent: ArrayRecord | None = None
         self.cost = Cost()
@@ -205,18 +239,23 @@ class AccountedFedAvg(FedAvg):
         """Send a round's messages; clients that fail (an error, or no answer by the deadline) are asked
         again, up to ``retries`` times, before the round goes on without them. Returns each client's last
         reply (failed clients that never answered have none)."""
-        last = {m.metadata.src_node_id: m for m in send_and_receive(grid, messages, timeout)}
+        last = {m.metadata.src_node_id: m for m in send_and_receive(grid, messages, timeout, self.clock)}
         for attempt in range(1, self.retries + 1):
             failed = [m for m in messages if m.metadata.dst_node_id not in last
                       or last[m.metadata.dst_node_id].has_error()]
             if not failed:
                 break
-            again = [self._again(m, attempt, timeout) for m in failed]
+            again = [self._again(m, attempt, self._deadline(m.metadata.message_type, len(failed), timeout))
+                     for m in failed]
             self.cost.retries += len(again)
             self.cost.client_rounds += len(again)
             self.cost.bytes_down += sum(content_bytes(m.content) for m in again)
-            last.update({m.metadata.src_node_id: m for m in send_and_receive(grid, again, timeout)})
+            last.update({m.metadata.src_node_id: m for m in send_and_receive(grid, again, timeout, self.clock)})
         return list(last.values())
+
+    def _deadline(self, kind: str, sent: int, timeout: float) -> float:
+        """Seconds the server will wait for a round of ``sent`` messages of ``kind``, as known when sending."""
+        return min(timeout, self.clock.deadline(kind, sent)) if self.clock is not None else timeout
 
     @staticmethod
     def _again(message: Message, attempt: int, timeout: float) -> Message:
@@ -253,11 +292,12 @@ class AccountedFedAvg(FedAvg):
     ) -> Iterable[Message]:
         self._round_start = time.perf_counter()
         self.sent = arrays
-        config["server-round"] = server_round
-        config["round-deadline"] = time.time() + self.timeout  # when the server stops waiting (see faults.py)
-        content = self.train_content(arrays, config)
         message_type = MessageType.TRAIN if self.action == "default" else f"{MessageType.TRAIN}.{self.action}"
         nodes = self.sample(grid, server_round)
+        config["server-round"] = server_round
+        # The latest the server will wait, as known now (a simulated hang lasts no longer; see faults.py).
+        config["round-deadline"] = time.time() + self._deadline(message_type, len(nodes), self.timeout)
+        content = self.train_content(arrays, config)
         self._sampled = len(nodes)
         self.cost.client_rounds += len(nodes)
         self.cost.bytes_down += content_bytes(content) * len(nodes)

@@ -23,6 +23,7 @@ from flwr.serverapp import Grid
 from fedunlearn import config as cfg
 from fedunlearn.checkpoint import ModelCache, RunCheckpoints, original_key, reference_key, safe_name
 from fedunlearn.cost import PhaseResult
+from fedunlearn.deadline import AnswerClock
 from fedunlearn.data import describe, load_dataset
 from fedunlearn.evaluator import Evaluator
 from fedunlearn.federation import Federation
@@ -34,7 +35,7 @@ from fedunlearn.training import derive_seed
 
 from . import methods
 from .fedavg import exchange
-from .session import FederatedSession
+from .session import FederatedSession, answer_clock
 
 
 def check_experiment(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -123,7 +124,7 @@ def initial_model(config: Mapping[str, Any], federation: Federation) -> ArrayRec
 
 def run_seed(
     grid: Grid, config: Mapping[str, Any], progress: Progress, clients: Mapping[int, int],
-    checkpoints: RunCheckpoints | None = None,
+    checkpoints: RunCheckpoints | None = None, clock: AnswerClock | None = None,
 ) -> tuple[dict, dict, Evaluator]:
     """Steps 1-5 for ``config['seed']``: the seed's model entries, each model's outputs, the evaluator.
 
@@ -133,7 +134,8 @@ def run_seed(
     seed = config["seed"]
     federation = Federation.from_config(config)
     evaluator = Evaluator(federation, config)
-    session = FederatedSession(grid, config, progress, clients, checkpoints)
+    clock = clock or answer_clock(config)
+    session = FederatedSession(grid, config, progress, clients, checkpoints, clock)
     initial = initial_model(config, federation)
     rounds = config["num-server-rounds"]
 
@@ -166,7 +168,7 @@ def run_seed(
             for step in range(1, steps + 1):  # one step unless the requests are sequential
                 step_label = label if steps == 1 else f"{label}#{step}"
                 step_config = method_config if steps == 1 else {**method_config, "request-step": step}
-                method_session = FederatedSession(grid, step_config, progress, clients, checkpoints)
+                method_session = FederatedSession(grid, step_config, progress, clients, checkpoints, clock)
                 method_session.round_evaluator = evaluator.round_metrics
                 served = phase(step_label, lambda: method(step_config, step_label).unlearn(method_session, served))
                 step_results.append(served)
@@ -253,13 +255,14 @@ def run_experiment(
 ) -> dict[str, Any]:
     """Every seed of the experiment, combined into one report dictionary."""
     clients = identify_clients(grid, wait_for_clients(grid, config["num-clients"]), config)
+    clock = answer_clock(config)  # answer times seen so far: every phase and seed of the experiment shares them
     seeds = cfg.seed_list(config)
     per_seed: dict[int, dict] = {}
     evaluation_seconds: dict[str, float] = {}
     for i, seed in enumerate(seeds):
         if len(seeds) > 1:
             progress.message(f"seed {seed} ({i + 1} of {len(seeds)})")
-        models, outputs, evaluator = run_seed(grid, {**config, "seed": seed}, progress, clients, checkpoints)
+        models, outputs, evaluator = run_seed(grid, {**config, "seed": seed}, progress, clients, checkpoints, clock)
         per_seed[seed] = models
         evaluation_seconds[str(seed)] = evaluator.seconds
         if i == 0:

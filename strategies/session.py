@@ -6,16 +6,22 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Mapping
 
-from flwr.app import ArrayRecord, ConfigRecord, MetricRecord
+from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Result
 
 from fedunlearn.checkpoint import RunCheckpoints
 from fedunlearn.cost import PhaseResult
+from fedunlearn.deadline import AnswerClock, DeadlinePolicy
 from fedunlearn.progress import Progress
 from fedunlearn.requests import DeletionRequest
 
-from .fedavg import AccountedFedAvg
+from .fedavg import AccountedFedAvg, exchange
+
+
+def answer_clock(config: Mapping[str, Any]) -> AnswerClock:
+    """A fresh record of answer times for one experiment (every session of it shares one)."""
+    return AnswerClock(DeadlinePolicy.from_config(config))
 
 
 class FederatedSession:
@@ -23,7 +29,7 @@ class FederatedSession:
 
     def __init__(
         self, grid: Grid, config: Mapping[str, Any], progress: Progress, clients: Mapping[int, int],
-        checkpoints: RunCheckpoints | None = None,
+        checkpoints: RunCheckpoints | None = None, clock: AnswerClock | None = None,
     ) -> None:
         self.grid = grid
         self.config = dict(config)
@@ -32,6 +38,7 @@ class FederatedSession:
         self.progress = progress
         self.timeout = config["round-timeout"]
         self.checkpoints = checkpoints  # None: no round checkpoints (tests, library use)
+        self.clock = clock or answer_clock(config)  # the experiment's answer times: when a round stops waiting
         # Set by the flow for the unlearning phases: scores the global model before and after each round.
         self.round_evaluator: Callable[[ArrayRecord], dict[str, float]] | None = None
 
@@ -42,6 +49,12 @@ class FederatedSession:
         the server's configuration is the only source of truth, in simulation and deployment alike.
         """
         return ConfigRecord({**self.config, "phase": phase, "view": view, **extra})
+
+    def exchange(self, messages: list[Message], what: str, required: int) -> list[Message]:
+        """A one-off round (FUCRT's selection, gradient ascent's target): send ``messages``, wait as long as
+        the experiment's deadline says, and return the answers in client order (see ``fedavg.exchange``)."""
+        kind = messages[0].metadata.message_type
+        return exchange(self.grid, messages, self.timeout, what, required, self.clock)
 
     def absent_nodes(self, view: str) -> frozenset[int]:
         """Nodes with nothing to train on in ``view``: under a client request, the deleted client takes no
@@ -61,6 +74,7 @@ class FederatedSession:
             "exclude": self.absent_nodes(view),
             "min_clients": self.config["min-clients"],
             "retries": self.config["round-retries"],
+            "clock": self.clock,
         }
 
     def strategy(self, phase: str, view: str, action: str = "default", **kwargs: Any) -> AccountedFedAvg:

@@ -1,5 +1,8 @@
-"""AccountedFedAvg on hand-made replies. The grid is a stand-in here (only get_node_ids is used);
-the real Flower grid and Ray are exercised by tests/test_end_to_end.py."""
+"""AccountedFedAvg on hand-made replies. The grid is a stand-in here (Flower's get_node_ids, push_messages
+and pull_messages); the real Flower grid and Ray are exercised by tests/test_end_to_end.py."""
+
+import time
+from uuid import uuid4
 
 import numpy as np
 import pytest
@@ -19,14 +22,31 @@ def task_identity():
 class NodeList:
     def __init__(self, nodes):
         self.nodes = nodes
+        self.pending = []
 
     def get_node_ids(self):
         return list(self.nodes)
 
+    def answer(self, messages):
+        return []
 
-def _reply(value, weight, partition_id, node):
-    out = Message(content=RecordDict({"arrays": ArrayRecord({"w": Array(np.full(3, value, np.float32))}),
-                                      "config": ConfigRecord()}), dst_node_id=node, message_type="train")
+    def push_messages(self, messages):
+        """As Flower's grids do: give each message an id; the replies are ready at once (see ``answer``)."""
+        messages = list(messages)
+        for m in messages:
+            m.metadata.__dict__["_message_id"] = str(uuid4())
+        self.pending += self.answer(messages)
+        return [m.metadata.message_id for m in messages]
+
+    def pull_messages(self, message_ids):
+        ready = [r for r in self.pending if r.metadata.reply_to_message_id in set(message_ids)]
+        self.pending = [r for r in self.pending if r not in ready]
+        return ready
+
+
+def _reply(value, weight, partition_id, node, to=None):
+    out = to or Message(content=RecordDict({"arrays": ArrayRecord({"w": Array(np.full(3, value, np.float32))}),
+                                            "config": ConfigRecord()}), dst_node_id=node, message_type="train")
     content = RecordDict({"arrays": ArrayRecord({"w": Array(np.full(3, value, np.float32))}),
                           "metrics": MetricRecord({"num-examples": weight, "partition-id": partition_id,
                                                    "train-loss": float(value)})})
@@ -88,14 +108,13 @@ class TrainingGrid(NodeList):
         super().__init__(nodes)
         self.rounds_sent = []
 
-    def send_and_receive(self, messages, timeout):
-        messages = list(messages)
+    def answer(self, messages):
         self.rounds_sent.append(messages[0].content["config"]["server-round"])
         replies = []
         for m in messages:
             pid = self.nodes.index(m.metadata.dst_node_id)
             w = m.content["arrays"]["w"].numpy() * 0.5 + (pid + 1)
-            replies.append(_reply(0.0, 1, pid, m.metadata.dst_node_id))
+            replies.append(_reply(0.0, 1, pid, m.metadata.dst_node_id, to=m))
             replies[-1].content["arrays"] = ArrayRecord({"w": Array(w.astype(np.float32))})
         return replies
 
@@ -129,14 +148,13 @@ class FlakyGrid(TrainingGrid):
         super().__init__(nodes)
         self.asked = []
 
-    def send_and_receive(self, messages, timeout):
+    def answer(self, messages):
         from flwr.app import Error
 
-        messages = list(messages)
         self.asked.append(sorted((m.metadata.dst_node_id, m.content["config"].get("attempt", 0)) for m in messages))
         good = [m for m in messages if m.metadata.dst_node_id not in (6, 7)
                 or (m.metadata.dst_node_id == 6 and m.content["config"].get("attempt", 0) == 1)]
-        replies = super().send_and_receive(good, timeout)
+        replies = super().answer(good)
         errors = [Message(Error(code=0, reason="flaky"), reply_to=m) for m in messages
                   if m.metadata.dst_node_id == 6 and m.content["config"].get("attempt", 0) == 0]
         return replies + errors
@@ -157,26 +175,53 @@ def test_failed_clients_are_asked_again_before_the_round_goes_on_without_them():
     assert len(grid.asked) == 1 and without.cost.failures == 2 and without.cost.retries == 0
 
 
-def test_a_simulation_grid_looks_for_replies_less_often_the_more_messages_are_out():
+def test_a_simulation_grid_looks_for_replies_less_often_the_more_messages_are_out(monkeypatch):
     # 5 ms for a round of a few clients; 0.2 ms more per message in flight; never slower than Flower's 0.1 s.
     assert [poll_interval(n) for n in (1, 10, 25, 100, 500, 1000)] == pytest.approx(
         [0.005, 0.005, 0.005, 0.02, 0.1, 0.1])
 
-    class SimulationGrid:
-        pull_interval = 0.1
-        sent = None
+    class SlowGrid(NodeList):
+        """Answers every message on the third look."""
+        looks = 0
 
-        def send_and_receive(self, messages, timeout):
-            self.sent = (len(messages), self.pull_interval)
-            return iter(messages)  # Flower returns an iterable
+        def pull_messages(self, message_ids):
+            self.looks += 1
+            return [_reply(0.0, 1, 0, 1) for _ in range(0)] if self.looks < 3 else super().pull_messages(message_ids)
 
-    grid = SimulationGrid()
-    assert send_and_receive(grid, ["m"] * 100, timeout=1.0) == ["m"] * 100
-    assert grid.sent == (100, pytest.approx(0.02))
+        def answer(self, messages):
+            return [Message(RecordDict({"metrics": MetricRecord({"partition-id": 0})}), reply_to=m) for m in messages]
 
-    class DeploymentGrid:  # no pull_interval: left as it is
-        def send_and_receive(self, messages, timeout):
-            return messages
+    waits = []
+    monkeypatch.setattr(time, "sleep", waits.append)
+    simulation = SlowGrid([1])
+    simulation.pull_interval = 0.1  # Flower's simulation grid has one
+    messages = [Message(RecordDict({"config": ConfigRecord()}), dst_node_id=1, message_type="train") for _ in range(100)]
+    assert len(send_and_receive(simulation, messages, timeout=5.0)) == 100
+    assert waits == pytest.approx([0.02, 0.02])  # two looks found nothing: 100 messages out, 20 ms each
+    waits.clear()
+    deployment = SlowGrid([1])  # no pull_interval: one look every half second
+    assert len(send_and_receive(deployment, messages[:1], timeout=5.0)) == 1 and waits == pytest.approx([0.5, 0.5])
 
-    deployment = DeploymentGrid()
-    assert send_and_receive(deployment, ["m"], timeout=1.0) == ["m"] and not hasattr(deployment, "pull_interval")
+
+def test_a_round_stops_waiting_once_its_clients_are_clearly_late_and_a_hang_is_no_answer():
+    from flwr.app import Error
+
+    from fedunlearn.deadline import AnswerClock, DeadlinePolicy
+
+    class OneHangs(NodeList):
+        """Node 4 answers with a simulated hang (no answer, to the server), node 3 with an error."""
+
+        def answer(self, messages):
+            return [Message(Error(0, "client 4: injected fault (hang) in original round 2"), reply_to=m)
+                    if m.metadata.dst_node_id == 4 else Message(Error(0, "boom"), reply_to=m)
+                    if m.metadata.dst_node_id == 3 else
+                    Message(RecordDict({"metrics": MetricRecord({"partition-id": 0})}), reply_to=m) for m in messages]
+
+    messages = [Message(RecordDict({"config": ConfigRecord()}), dst_node_id=n, message_type="train") for n in range(5)]
+    clock = AnswerClock(DeadlinePolicy(hard_cap=30.0, factor=3.0, floor=0.3))
+    clock.record("train", 5, [0.01])  # answers took 10 ms: the floor (0.3 s) is the deadline
+    start = time.monotonic()
+    replies = send_and_receive(OneHangs(list(range(5))), messages, timeout=30.0, clock=clock)
+    assert 0.3 <= time.monotonic() - start < 3.0  # not the 30 s hard cap
+    assert len(replies) == 4 and sum(m.has_error() for m in replies) == 1  # the hang is not among them
+    assert clock.slowest["train"][1] == 5

@@ -20,7 +20,7 @@ from fedunlearn.federation import Federation
 from fedunlearn.models import build_model
 from fedunlearn.training import derive_seed
 
-from ..fedavg import ClientFailure, content_bytes, exchange
+from ..fedavg import ClientFailure, content_bytes
 from . import register
 from .base import UnlearningMethod
 
@@ -59,8 +59,7 @@ class GradientAscent(UnlearningMethod):
             content = RecordDict({"arrays": original.arrays, "config": config, "reference": ArrayRecord(reference)})
             message = Message(content=content, message_type="train.ga", dst_node_id=node)
             try:
-                reply = exchange(session.grid, [message], session.timeout,
-                                 f"{self.label}, ascent on client {target}", required=1)[0].content
+                reply = session.exchange([message], f"{self.label}, ascent on client {target}", required=1)[0].content
                 break
             except ClientFailure:
                 failures += 1

@@ -26,7 +26,7 @@ from fedunlearn.cost import Cost, PhaseResult
 from fedunlearn.fucrt import aggregate_prototypes, global_transformation_set, nearest_centroid_set
 from fedunlearn.training import derive_seed
 
-from ..fedavg import AccountedFedAvg, content_bytes, exchange, payload_bytes
+from ..fedavg import AccountedFedAvg, content_bytes, payload_bytes
 from . import register
 from .base import UnlearningMethod
 
@@ -79,8 +79,7 @@ class Fucrt(UnlearningMethod):
         nodes = sorted(session.grid.get_node_ids())
         content = RecordDict({"arrays": original.arrays, "config": session.train_config(self.label, "all")})
         messages = [Message(content=content, message_type=SELECT_MESSAGE, dst_node_id=n) for n in nodes]
-        replies = exchange(session.grid, messages, session.timeout, f"{self.label}, selection",
-                           required=cfg["min-clients"])
+        replies = session.exchange(messages, f"{self.label}, selection", required=cfg["min-clients"])
         records = [m.content["selection"] for m in replies]
         local_sets = [list(np.flatnonzero(r["proposed"].numpy())) for r in records]
         local_sums = [r["second-sums"].numpy() for r in records]
