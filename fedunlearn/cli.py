@@ -89,11 +89,15 @@ def experiment_config(experiment: str | None, run_config: str = "", out: str | N
     (later ones win). Raises ConfigError."""
     from strategies.flow import check_experiment
 
+    from .cluster import check_ray_address
+
     values = load_experiment_file(experiment) if experiment else {}
     values.update(parse_run_config(run_config))
     if out:
         values["out-dir"] = out
-    return check_experiment(values)
+    config = check_experiment(values)
+    check_ray_address(config["ray-address"])
+    return config
 
 
 class RunFailed(RuntimeError):
@@ -119,7 +123,11 @@ def resume_config(run_dir: str) -> dict[str, Any]:
         raise ConfigError(f"--resume {run_dir!r}: {CONFIG_FILE} is not readable JSON ({exc})") from None
     if not isinstance(values, dict):
         raise ConfigError(f"--resume {run_dir!r}: {CONFIG_FILE} must hold a table of keys")
-    return check_experiment(values)
+    from .cluster import check_ray_address
+
+    config = check_experiment(values)
+    check_ray_address(config["ray-address"])
+    return config
 
 
 def simulate(config: dict[str, Any], verbose: bool = False, resume: str | None = None) -> dict[str, Any]:
@@ -180,21 +188,27 @@ def _run_on_ray(server_app, config: dict[str, Any], results: dict, verbose: bool
 def run_bench(suite_path: str, out: str, verbose: bool = False) -> int:
     """``fedunlearn bench``: validate the whole suite, compute the missing cells (one simulation per group
     of scenarios that share their federation size and Ray settings), write the page."""
-    import platform
     import shlex
     from itertools import groupby
 
     from strategies.flow import check_experiment
     from strategies.server_app import make_matrix_app
 
-    from . import bench
+    from . import bench, environment
     from .progress import ConsoleProgress
+
+    from .cluster import check_ray_address
 
     try:
         suite = bench.load_suite(suite_path, check_experiment)
+        for address in sorted({s.config["ray-address"] for s in suite.scenarios}):
+            check_ray_address(address)
     except ConfigError as exc:
         print(f"fedunlearn: error: {exc}", file=sys.stderr)
         return 2
+    from .supervise import announce
+
+    announce(bench="fedunlearn bench " + shlex.join([suite_path, "--out", out]), cells_done=0)
     out_dir = Path(out)
     all_cells = bench.cells(suite, out_dir)
     todo = [c for c in all_cells if not c.done()]
@@ -217,10 +231,34 @@ def run_bench(suite_path: str, out: str, verbose: bool = False) -> int:
             return 1
     reports = {s.name: bench.scenario_report(s, [c for c in all_cells if c.scenario is s]) for s in suite.scenarios}
     command = "fedunlearn bench " + shlex.join([suite_path, "--out", out])
-    machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}"
-    page = bench.write_page(suite, reports, out_dir, command, machine)
+    page = bench.write_page(suite, reports, out_dir, command, environment.describe())
     progress.message(f"results page: {page}")
     return 0
+
+
+def entry() -> int:
+    """The ``fedunlearn`` command: ``run`` and ``bench`` work in a supervised child process, so that Ctrl-C
+    stops the run and every process it started at once (:mod:`fedunlearn.supervise`)."""
+    from .supervise import supervised
+
+    argv = sys.argv[1:]
+    args = _parser().parse_args(argv)  # --help and usage errors answer here, before any child starts
+    if args.command not in ("run", "bench"):
+        return main(argv)
+    return supervised(main, argv, interrupted=_interrupted)
+
+
+def _interrupted(facts: dict) -> str:
+    """The one line after Ctrl-C: how to go on from what the child said it was doing."""
+    import shlex
+
+    if "run_dir" in facts:
+        return f"interrupted; the run's checkpoints are kept; continue with: fedunlearn run --resume " \
+               f"{shlex.quote(facts['run_dir'])}"
+    if "bench" in facts:
+        return (f"interrupted; the {facts.get('cells_done', 0)} cell(s) finished in this run are kept; run "
+                f"`{facts['bench']}` again to go on")
+    return "interrupted before the run started; nothing was written"
 
 
 def main(argv: list[str] | None = None) -> int:

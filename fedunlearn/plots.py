@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -21,10 +22,13 @@ def _subtitle(report: Mapping[str, Any]) -> str:
 
 
 def _save(fig, path: Path) -> Path:
+    """Save ``fig`` as ``path`` atomically (a kill mid-way leaves no half-written picture)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    fig.savefig(tmp, dpi=120)
     plt.close(fig)
+    os.replace(tmp, path)
     return path
 
 

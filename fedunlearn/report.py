@@ -126,15 +126,27 @@ def new_run_dir(config: Mapping[str, Any], runs_root: str | Path = "runs") -> Pa
     return path
 
 
+REPORT_FILE = "report.json"  # written last, atomically: its presence marks a finished run
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that a kill at any moment leaves the old file or the new one whole."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def write_report(report: Mapping[str, Any], out_dir: Path) -> Path:
-    """Write report.json, report.md and the plots into ``out_dir``; point ``runs/latest`` at it."""
+    """Write the plots, report.md and, last, report.json into ``out_dir``; point ``runs/latest`` at it.
+
+    Every file is written atomically and report.json, the marker of a finished run, comes last: a run
+    killed while writing has no report.json, and ``fedunlearn run --resume`` completes it."""
     from .plots import write_plots
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     plots = write_plots(report, out_dir / "plots")
-    (out_dir / "report.md").write_text(markdown(report, {k: v.relative_to(out_dir) for k, v in plots.items()}),
-                                       encoding="utf-8")
+    write_atomically(out_dir / "report.md", markdown(report, {k: v.relative_to(out_dir) for k, v in plots.items()}))
+    write_atomically(out_dir / REPORT_FILE, json.dumps(report, indent=2) + "\n")
     if not report["experiment"]["out-dir"]:
         _point_latest(out_dir)
     return out_dir
@@ -261,6 +273,7 @@ def markdown(report: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
         *(f"![{title}]({path})\n" for title, path in plots.items()),
         "## Configuration",
         "",
+        *([f"Measured on: {report['environment']}.", ""] if report.get("environment") else []),
         "```toml",
         *(f"{k} = {json.dumps(v)}" for k, v in config.items()),
         "```",

@@ -21,6 +21,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
 from flwr.serverapp import Grid
 
 from fedunlearn import config as cfg
+from fedunlearn import environment
 from fedunlearn.checkpoint import ModelCache, RunCheckpoints, original_key, reference_key, safe_name
 from fedunlearn.cost import PhaseResult
 from fedunlearn.deadline import AnswerClock
@@ -281,4 +282,5 @@ def run_experiment(
             representation = {"seed": seed, "labels": federation.data.y_test.tolist(),
                               "models": {n: evaluator.representation_map(o) for n, o in outputs.items()}}
     return combine(config, request, per_seed, data, {"representation_map": representation,
-                                                     "evaluation_seconds": evaluation_seconds})
+                                                     "evaluation_seconds": evaluation_seconds,
+                                                     "environment": environment.describe()})

@@ -18,7 +18,8 @@ from flwr.serverapp import Grid, ServerApp
 from fedunlearn.checkpoint import RunCheckpoints
 from fedunlearn.config import DEFAULTS
 from fedunlearn.progress import ConsoleProgress, Progress
-from fedunlearn.report import CONFIG_FILE, new_run_dir, print_table, write_report
+from fedunlearn.report import CONFIG_FILE, new_run_dir, print_table, write_atomically, write_report
+from fedunlearn.supervise import announce
 
 from .flow import check_experiment, run_experiment
 
@@ -34,7 +35,8 @@ def run_and_write(grid: Grid, config: Mapping[str, Any], progress: Progress, res
     if resume is None:
         shutil.rmtree(checkpoints.root, ignore_errors=True)  # stale checkpoints of an earlier run in out-dir
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / CONFIG_FILE).write_text(json.dumps(dict(config), indent=2) + "\n", encoding="utf-8")
+        write_atomically(out_dir / CONFIG_FILE, json.dumps(dict(config), indent=2) + "\n")
+    announce(run_dir=str(out_dir))  # the supervising command names it after Ctrl-C
     progress.message(f"run directory: {out_dir}")
     report = run_experiment(grid, config, progress, checkpoints)
     report["run_dir"] = str(out_dir)
@@ -88,6 +90,7 @@ def make_matrix_app(cells: list, progress: ConsoleProgress, results: dict) -> Se
                 shutil.rmtree(folder, ignore_errors=True)
                 progress.cell_done()
                 results["done"] += 1
+                announce(cells_done=results["done"])
         except Exception as exc:
             results["error"] = f"{type(exc).__name__}: {exc}"
             raise

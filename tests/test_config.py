@@ -194,3 +194,35 @@ def test_sample_files_are_checked_before_anything_runs(tmp_path):
         check_experiment({"forget-samples-path": str(spread), "forget-class": -1, "unlearn-methods": "gradient-ascent"})
     assert check_experiment({"forget-samples-path": str(spread), "forget-class": -1,
                              "unlearn-methods": "not"})["forget-samples-path"] == str(spread)
+
+
+def test_a_wrong_ray_address_fails_fast_with_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    import socket
+    import threading
+    import time
+
+    from fedunlearn import cluster
+    from fedunlearn.cli import main
+
+    out = tmp_path / "out"
+    start = time.monotonic()
+    assert main(["run", "--run-config", "ray-address='127.0.0.1:1'", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "ray-address = '127.0.0.1:1': nothing answers there" in err
+    assert time.monotonic() - start < 10 and not out.exists()
+    assert main(["run", "--run-config", "ray-address='not-an-address'", "--out", str(out)]) == 2
+    assert "must be host:port" in capsys.readouterr().err
+
+    # Something listens, but it is no Ray cluster: the probe gives up after PROBE_SECONDS.
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    threading.Thread(target=lambda: [server.accept() for _ in range(20)], daemon=True).start()
+    monkeypatch.setattr(cluster, "PROBE_SECONDS", 8.0)
+    address = f"127.0.0.1:{server.getsockname()[1]}"
+    start = time.monotonic()
+    assert main(["run", "--run-config", f"ray-address='{address}'", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"ray-address = '{address}'" in err and time.monotonic() - start < 20
+    assert not out.exists()
+    server.close()

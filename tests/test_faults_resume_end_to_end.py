@@ -60,32 +60,32 @@ def test_failed_clients_are_left_out_and_counted_per_phase_and_min_clients_stops
     assert (tmp_path / "strict" / "checkpoints").is_dir()  # kept for --resume
 
 
-@pytest.mark.e2e
-@pytest.mark.timeout(400)
-def test_a_run_killed_mid_phase_resumes_to_the_report_of_an_uninterrupted_run(tmp_path, capsys):
-    config = f"{SMALL} cache-dir=''"  # both runs train their own reference
-    whole, cut = tmp_path / "whole", tmp_path / "cut"
-    assert main(["run", "--run-config", config, "--out", str(whole)]) == 0
+def _start(config, out):
+    """``fedunlearn run`` as a user starts it: the command supervises a child process in its own session."""
+    proc = subprocess.Popen([sys.executable, "-m", "fedunlearn", "run", "--run-config", config, "--out", str(out)],
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not psutil.Process(proc.pid).children():
+        assert time.monotonic() < deadline, "the command started no child"
+        time.sleep(0.01)
+    return proc, psutil.Process(proc.pid).children()[0].pid
 
-    proc = subprocess.Popen([sys.executable, "-m", "fedunlearn", "run", "--run-config", config, "--out", str(cut)],
-                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 180
-        while not list(cut.glob("checkpoints/seed-0/retrain-*.round.pt")):  # the reference is under way
-            assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
-            time.sleep(0.02)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    time.sleep(2)
-    assert not [p for p in psutil.process_iter() if _group(p) == proc.pid], "a process outlived the killed run"
-    assert not (cut / "report.json").exists() and (cut / "config.json").exists()
-    assert [f for f in cut.glob("checkpoints/seed-0/original-*.pt") if not f.name.endswith(".round.pt")]
 
+def _wait_for(proc, condition, what):
+    deadline = time.monotonic() + 180
+    while not condition():
+        assert proc.poll() is None and time.monotonic() < deadline, f"the run ended before {what}"
+        time.sleep(0.01)
+
+
+def _left_in_session(sid):
+    """Live processes of session ``sid`` (a zombie is dead: it only waits for a parent to read its status)."""
+    return [p for p in psutil.process_iter() if _session(p) == sid and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def _resumes_to(cut, whole, capsys):
     capsys.readouterr()
     assert main(["run", "--resume", str(cut)]) == 0
-    err = capsys.readouterr().err
-    assert "original: finished before the interruption, loaded from its checkpoint" in err
     first, resumed = (json.loads((d / "report.json").read_text()) for d in (whole, cut))
     expected, got = _comparable(first), _comparable(resumed)
     assert got.keys() == expected.keys()
@@ -95,9 +95,52 @@ def test_a_run_killed_mid_phase_resumes_to_the_report_of_an_uninterrupted_run(tm
     assert main(["run", "--resume", str(cut)]) == 2  # finished: nothing to resume
 
 
-def _group(process):
+@pytest.mark.e2e
+@pytest.mark.timeout(500)
+def test_ctrl_c_stops_everything_at_once_and_a_kill_while_writing_the_report_leaves_a_resumable_run(tmp_path, capsys):
+    config = f"{SMALL} cache-dir=''"  # every run trains its own reference
+    whole = tmp_path / "whole"
+    assert main(["run", "--run-config", config, "--out", str(whole)]) == 0
+
+    # Ctrl-C in the middle of the reference: within seconds, exit 130, one line naming the resume command,
+    # no traceback, nothing of the run left running.
+    cut = tmp_path / "cut"
+    proc, child = _start(config, cut)
+    _wait_for(proc, lambda: list(cut.glob("checkpoints/seed-0/retrain-*.round.pt")), "the reference started")
+    os.kill(proc.pid, signal.SIGINT)
+    start = time.monotonic()
+    err = proc.communicate(timeout=20)[1]
+    assert proc.returncode == 130 and time.monotonic() - start < 10
+    assert err.strip().splitlines()[-1] == f"fedunlearn: interrupted; the run's checkpoints are kept; continue with: " \
+                                           f"fedunlearn run --resume {cut}"
+    assert "Traceback" not in err and "SIGTERM" not in err
+    assert not _left_in_session(child), "a process of the run outlived Ctrl-C"
+    assert not (cut / "report.json").exists() and (cut / "config.json").exists()
+    _resumes_to(cut, whole, capsys)
+
+    # kill -9 of the whole run while it writes its report: the files are whole or absent, and --resume
+    # completes the report.
+    killed = tmp_path / "killed"
+    proc, child = _start(config, killed)
+    _wait_for(proc, lambda: (killed / "plots").exists(), "it wrote its report")
+    for group in (child, proc.pid):
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except ProcessLookupError:  # the command saw its child die and ended first
+            pass
+    proc.communicate(timeout=20)
+    time.sleep(1)
+    assert not _left_in_session(child) and not _left_in_session(proc.pid)
+    assert not list(killed.rglob(".*.tmp*")) or not (killed / "report.json").exists()
+    if (killed / "report.json").exists():  # the kill came after the marker: a finished run, every file there
+        assert (killed / "report.md").exists() and json.loads((killed / "report.json").read_text())["models"]
+    else:
+        _resumes_to(killed, whole, capsys)
+
+
+def _session(process):
     try:
-        return os.getpgid(process.pid)
+        return os.getsid(process.pid)
     except (ProcessLookupError, psutil.Error):
         return None
 
