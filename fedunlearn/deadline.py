@@ -6,10 +6,12 @@ client work (``train``, ``train.fucrt``, ``query.fucrt_select``...) and how many
 A round's deadline, in seconds after it was sent, is ``min(round-timeout, max(round-deadline-floor,
 round-deadline-factor x typical))``, where ``typical`` is that time, scaled up in proportion when the round
 sends more messages (in a simulation, clients queue for the workers). A round that sent fewer messages than
-the one on record (a retry) does not replace it. A kind not seen yet borrows the slowest of the others. Before anything has been seen (the experiment's first
+the one on record (a retry) does not replace it. Before anything has been seen (the experiment's first
 round), ``round-timeout`` holds until half the round's clients have answered, and then the same formula
 applies to twice the median answer time (in a simulation with fewer workers than clients, answers arrive
-one worker-slot after another, so the last honest answer comes about twice as late as the median).
+one worker-slot after another, so the last honest answer comes about twice as late as the median), with a
+floor :data:`FIRST_ROUND_FLOOR` times higher: a kind's first round pays one-off costs (a worker loading its
+data, a first call into a library) that later rounds do not.
 ``round-timeout`` is the hard cap throughout; ``round-deadline-factor = 0`` keeps it as the only deadline.
 
 Pure bookkeeping: the server's polling loop (``strategies/fedavg.py``) asks it and tells it what arrived.
@@ -20,6 +22,8 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
+
+FIRST_ROUND_FLOOR = 5.0  # a kind of work's first round: its floor is this many times round-deadline-floor
 
 
 @dataclass(frozen=True)
@@ -32,9 +36,9 @@ class DeadlinePolicy:
     def from_config(cls, config: Mapping[str, Any]) -> "DeadlinePolicy":
         return cls(config["round-timeout"], config["round-deadline-factor"], config["round-deadline-floor"])
 
-    def bound(self, typical: float) -> float:
+    def bound(self, typical: float, floor: float | None = None) -> float:
         """The deadline for answers that typically take ``typical`` seconds."""
-        return min(self.hard_cap, max(self.floor, self.factor * typical))
+        return min(self.hard_cap, max(self.floor if floor is None else floor, self.factor * typical))
 
 
 @dataclass
@@ -46,8 +50,9 @@ class AnswerClock:
 
     def known(self, kind: str, sent: int) -> float | None:
         """How long the slowest of ``sent`` answers of ``kind`` should take, from the round on record for
-        ``kind`` (else the slowest of any kind seen); None before anything was seen."""
-        record = self.slowest.get(kind) or max(self.slowest.values(), default=None)
+        ``kind``; None for a kind not seen yet (its cost may differ from any other's: one client ascending for
+        many steps, a forward pass over every sample...)."""
+        record = self.slowest.get(kind)
         if record is None:
             return None
         seconds, recorded_sent = record
@@ -62,7 +67,7 @@ class AnswerClock:
         if typical is not None:
             return self.policy.bound(typical)
         if sent and len(answer_times) * 2 >= sent:
-            return self.policy.bound(2 * statistics.median(answer_times))
+            return self.policy.bound(2 * statistics.median(answer_times), FIRST_ROUND_FLOOR * self.policy.floor)
         return self.policy.hard_cap
 
     def record(self, kind: str, sent: int, answer_times: Sequence[float]) -> None:

@@ -11,10 +11,10 @@ def test_before_anything_is_seen_the_hard_cap_holds_until_half_have_answered():
     clock = AnswerClock(POLICY)
     assert clock.deadline("train", sent=10) == 600.0
     assert clock.deadline("train", sent=10, answer_times=[1.0, 2.0, 2.5, 3.0]) == 600.0  # 4 of 10
-    # 5 of 10: twice the median (2.5) times the factor 3 = 15 s.
-    assert clock.deadline("train", sent=10, answer_times=[1.0, 2.0, 2.5, 3.0, 4.0]) == pytest.approx(15.0)
-    # The floor holds for fast answers.
-    assert clock.deadline("train", sent=4, answer_times=[0.1, 0.2]) == 5.0
+    # 5 of 10: twice the median (5.0) times the factor 3 = 30 s (above the first round's floor, 25 s).
+    assert clock.deadline("train", sent=10, answer_times=[1.0, 2.0, 5.0, 6.0, 7.0]) == pytest.approx(30.0)
+    # A first round's floor is 5 times the floor: 25 s here (one-off costs: a worker loading its data).
+    assert clock.deadline("train", sent=4, answer_times=[0.1, 0.2]) == 25.0
 
 
 def test_a_recorded_round_sets_the_next_rounds_deadline():
@@ -23,7 +23,8 @@ def test_a_recorded_round_sets_the_next_rounds_deadline():
     assert clock.deadline("train", sent=10) == pytest.approx(18.0)  # 3 x the slowest (6 s)
     assert clock.deadline("train", sent=20) == pytest.approx(36.0)  # twice the messages: twice the queue
     assert clock.deadline("train", sent=2) == pytest.approx(18.0)  # fewer messages: not shortened
-    assert clock.deadline("train.fucrt", sent=10) == pytest.approx(18.0)  # a new kind borrows the slowest
+    assert clock.deadline("train.ga", sent=1) == 600.0  # a kind not seen: its own first round
+    assert clock.deadline("train.ga", sent=1, answer_times=[7.0]) == pytest.approx(42.0)
     clock.record("train.fucrt", sent=10, answer_times=[30.0])
     assert clock.deadline("train.fucrt", sent=10) == pytest.approx(90.0)
     assert clock.deadline("train", sent=10) == pytest.approx(18.0)  # each kind keeps its own
