@@ -27,9 +27,11 @@ from flwr.app import ArrayRecord
 
 from . import __version__
 from .cost import Cost, PhaseResult
+from .config import is_method_key
+from .errors import FedunlearnError
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(FedunlearnError, RuntimeError):
     """A checkpoint or cache file that cannot be read."""
 
 
@@ -132,7 +134,6 @@ NOT_IN_REFERENCE = ("name", "out-dir", "seeds", "cache-dir", "unlearn-methods", 
 # ... nor the original model, which is trained before any request: the request's keys too.
 REQUEST_KEYS = ("forget-class", "then-forget-classes", "forget-client", "forget-samples", "forget-samples-client",
                 "forget-samples-path")
-_METHOD_PREFIXES = ("fucrt-", "not-", "trw-", "ga-", "federaser-")
 
 
 def _file_digest(path: str) -> str:
@@ -148,7 +149,7 @@ def _file_digest(path: str) -> str:
 
 
 def _key(config: Mapping[str, Any], leave_out: tuple[str, ...], extra: Mapping[str, Any]) -> str:
-    keys = {k: v for k, v in sorted(config.items()) if k not in leave_out and not k.startswith(_METHOD_PREFIXES)}
+    keys = {k: v for k, v in sorted(config.items()) if k not in leave_out and not is_method_key(k)}
     files = {k: _file_digest(config[k]) for k in ("data-path", "forget-samples-path")
              if config.get(k) and k not in leave_out}
     text = json.dumps({"config": keys, "files": files, "fedunlearn": __version__, "torch": torch.__version__,

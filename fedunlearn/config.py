@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+__all__ = ["ConfigError"]
+
 DATASETS = ("digits", "synthetic", "fashion_mnist", "mnist", "cifar10", "idx", "npz")
 MODELS = ("mlp", "cnn", "lenet5", "cnn2", "resnet18")
 PARTITIONERS = ("iid", "dirichlet", "pathological")
 
 
-class ConfigError(ValueError):
-    """An experiment configuration that cannot run. The message is one line, fit for a user."""
+from .errors import ConfigError  # noqa: E402  (re-exported: every module imports it from here)
 
 
 @dataclass(frozen=True)
@@ -329,8 +330,33 @@ def seed_list(config: Mapping[str, Any]) -> list[int]:
 
 # What a method variant may change: its own budget, local training and method keys, nothing that the
 # original model or the reference depends on.
-VARIANT_KEYS = ("unlearn-rounds", "local-epochs", "batch-size", "learning-rate", "momentum", "fraction-train",
-                *(k for k in SCHEMA if k.startswith(("fucrt-", "not-", "trw-", "ga-", "federaser-"))))
+METHOD_KEY_PREFIXES = ["fucrt-", "not-", "trw-", "ga-", "federaser-"]  # a method's own keys (plugins add theirs)
+SHARED_VARIANT_KEYS = ("unlearn-rounds", "local-epochs", "batch-size", "learning-rate", "momentum", "fraction-train")
+
+
+def variant_keys() -> tuple[str, ...]:
+    """The keys a variant may set: the unlearning budget, local training, and every method's own keys."""
+    return (*SHARED_VARIANT_KEYS, *(k for k in SCHEMA if k.startswith(tuple(METHOD_KEY_PREFIXES))))
+
+
+def is_method_key(name: str) -> bool:
+    """Whether ``name`` is one method's own key (no original or reference model depends on it)."""
+    return name.startswith(tuple(METHOD_KEY_PREFIXES))
+
+
+def add_method_keys(method: str, keys: Mapping[str, Key], origin: str) -> None:
+    """Register the keys of a method from another package (``UnlearningMethod.config_keys``): each must be
+    named ``<method>-...``; they are then validated like every key and may be set in a variant."""
+    for name, key in keys.items():
+        if not name.startswith(f"{method}-") or not isinstance(key, Key):
+            raise ConfigError(f"unlearning method {method!r} of {origin}: its key {name!r} must be named "
+                              f"'{method}-...' and described by a fedunlearn.config.Key")
+        if name in SCHEMA and SCHEMA[name] is not key:
+            raise ConfigError(f"unlearning method {method!r} of {origin}: key {name!r} is defined already")
+        SCHEMA[name] = key
+        DEFAULTS[name] = key.default
+    if f"{method}-" not in METHOD_KEY_PREFIXES:
+        METHOD_KEY_PREFIXES.append(f"{method}-")
 _VARIANT = re.compile(r"^([A-Za-z0-9_-]+)(?:\[(.*)\])?$")
 
 
@@ -348,11 +374,12 @@ def method_variants(config: Mapping[str, Any]) -> list[tuple[str, str, dict[str,
         if not match:
             raise ConfigError(f"unlearn-methods = {text!r}: {entry!r} is not of the form name or name[key=value;...]")
         overrides = parse_run_config(" ".join(p.strip() for p in (match.group(2) or "").split(";") if p.strip()))
-        shared = sorted(set(overrides) - set(VARIANT_KEYS))
+        allowed = variant_keys()
+        shared = sorted(set(overrides) - set(allowed))
         if shared:
             raise ConfigError(
                 f"unlearn-methods = {text!r}: a variant cannot set {', '.join(shared)} (shared by every model of the "
-                f"experiment); it may set: {', '.join(VARIANT_KEYS)}"
+                f"experiment); it may set: {', '.join(allowed)}"
             )
         variants.append((entry, match.group(1), overrides))
     labels = [label for label, _, _ in variants]

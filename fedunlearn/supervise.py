@@ -24,6 +24,7 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 GRACE = 5.0  # seconds the child's session gets to end after SIGTERM before SIGKILL
@@ -56,11 +57,25 @@ def _die_with(parent: int) -> None:
     os.killpg(os.getpgrp(), signal.SIGKILL)
 
 
-def supervised(target: Callable[..., int], *args: Any, interrupted: Callable[[dict], str]) -> int:
-    """Run ``target(*args)`` (an exit code) in a child process and return its exit code.
+@dataclass
+class Outcome:
+    """How a supervised child ended: its exit code (128 + the signal when interrupted), what it announced,
+    and, when interrupted, the line that was printed."""
+
+    code: int
+    facts: dict[str, Any] = field(default_factory=dict)
+    message: str = ""
+
+    @property
+    def interrupted(self) -> bool:
+        return bool(self.message)
+
+
+def supervised(target: Callable[..., int], *args: Any, interrupted: Callable[[dict], str]) -> Outcome:
+    """Run ``target(*args)`` (an exit code) in a child process and return how it ended.
 
     On SIGINT or SIGTERM the child's session is stopped and ``interrupted(facts)`` (the facts the child
-    announced) gives the one line printed on stderr; the return value is then 128 + the signal number.
+    announced) gives the one line printed on stderr; the exit code is then 128 + the signal number.
     ``target`` must be importable (the child is spawned, not forked: the parent may hold threads).
     """
     _become_subreaper()
@@ -86,10 +101,11 @@ def supervised(target: Callable[..., int], *args: Any, interrupted: Callable[[di
                 break
         if not received:
             child.join()
-            return child.exitcode if child.exitcode is not None and child.exitcode >= 0 else 1
+            return Outcome(child.exitcode if child.exitcode is not None and child.exitcode >= 0 else 1, facts)
         _stop_session(child.pid, received)
-        print(f"fedunlearn: {interrupted(facts)}", file=sys.stderr, flush=True)
-        return 128 + received[0]
+        message = interrupted(facts)
+        print(f"fedunlearn: {message}", file=sys.stderr, flush=True)
+        return Outcome(128 + received[0], facts, message)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

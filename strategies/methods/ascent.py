@@ -30,6 +30,8 @@ ASCENT_ATTEMPTS = 3  # asks of the target client before the run stops
 
 @register
 class GradientAscent(UnlearningMethod):
+    """Projected gradient ascent (Halimi et al., 2022): the target ascends its loss in a ball, then FedAvg."""
+
     name = "gradient-ascent"
     request_kinds = frozenset({"client", "sample"})
 

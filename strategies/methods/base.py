@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
+from fedunlearn.config import Key
 from fedunlearn.cost import PhaseResult
 
 if TYPE_CHECKING:
@@ -23,6 +24,9 @@ class UnlearningMethod(ABC):
 
     name: ClassVar[str]
     request_kinds: ClassVar[frozenset[str]]
+    # A method from another package declares its own keys here (each named "<name>-..."); built-in methods'
+    # keys live in fedunlearn/config.py.
+    config_keys: ClassVar[dict[str, "Key"]] = {}
 
     def __init__(self, config: Mapping[str, Any], label: str | None = None) -> None:
         self.config = config

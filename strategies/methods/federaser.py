@@ -87,6 +87,8 @@ class FedEraserStrategy(AccountedFedAvg):
 
 @register
 class FedEraser(UnlearningMethod):
+    """FedEraser (Liu et al., 2021): replay the recorded rounds without the deleted client, calibrated."""
+
     name = "federaser"
     request_kinds = frozenset({"client"})
 

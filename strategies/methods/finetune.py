@@ -10,7 +10,7 @@ from .base import UnlearningMethod
 
 @register
 class FineTune(UnlearningMethod):
-    """The simplest baseline: ``unlearn-rounds`` FedAvg rounds in which clients train on retained data."""
+    """Fine-tuning: FedAvg continued from the original model on the retained data for unlearn-rounds."""
 
     name = "finetune"
     request_kinds = frozenset({"class", "client", "sample", "sequential"})

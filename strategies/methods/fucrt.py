@@ -69,6 +69,8 @@ class FucrtStrategy(AccountedFedAvg):
 
 @register
 class Fucrt(UnlearningMethod):
+    """FUCRT (Guo et al., 2024): forgotten samples transformed toward voted classes, contrastive alignment."""
+
     name = "fucrt"
     request_kinds = frozenset({"class", "sequential"})
 

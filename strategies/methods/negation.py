@@ -63,7 +63,7 @@ class WeightPerturbation(UnlearningMethod):
 
 @register
 class NoT(WeightPerturbation):
-    """Negate the layers `not-layers` names (default: the first)."""
+    """NoT (Khalil et al., CVPR 2025): negate the layers `not-layers` names (default: the first), then fine-tune."""
 
     name = "not"
 
@@ -73,12 +73,16 @@ class NoT(WeightPerturbation):
 
 @register
 class NoTAll(NoT):
+    """NoT's ablation: negate every layer, then fine-tune."""
+
     name = "not-all"
     layers_spec = "all"
 
 
 @register
 class NoTLast(NoT):
+    """NoT's ablation: negate the last layer, then fine-tune."""
+
     name = "not-last"
     layers_spec = "last"
 

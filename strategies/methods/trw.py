@@ -16,6 +16,8 @@ from .base import UnlearningMethod
 
 @register
 class TRW(UnlearningMethod):
+    """TRW (Ebrahimpour-Boroojeny et al., 2025): forgotten inputs trained toward a tilted target."""
+
     name = "trw"
     request_kinds = frozenset({"class"})
 

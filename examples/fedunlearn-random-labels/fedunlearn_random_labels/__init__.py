@@ -1,0 +1,1 @@
+"""Random Labels as a fedunlearn plugin: forgotten samples trained toward uniformly random wrong labels."""
