@@ -6,6 +6,7 @@ partition and deletion request from them (cached per process) and its identity f
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,12 @@ from fedunlearn.faults import inject
 from fedunlearn.federation import Federation
 from fedunlearn.models import Classifier, build_model
 from fedunlearn.training import TrainSettings, derive_seed
+
+
+@functools.lru_cache(maxsize=4)
+def _model_of(name: str, input_shape: tuple[int, ...], num_classes: int) -> Classifier:
+    """One model object per architecture and process (a Ray worker or SuperNode answers one message at a time)."""
+    return build_model(name, input_shape, num_classes)
 
 
 @dataclass
@@ -55,10 +62,12 @@ class ClientJob:
         return self.federation.client_arrays(self.partition_id, view or self.config["view"])
 
     def model(self) -> Classifier:
-        """The global model the message carries."""
+        """The global model the message carries, in this process's model of that architecture: building and
+        initialising a fresh one per message would only be overwritten by the received weights."""
         data = self.federation.data
-        model = build_model(self.config["model"], data.input_shape, data.num_classes)
+        model = _model_of(self.config["model"], data.input_shape, data.num_classes)
         model.load_state_dict(self.message.content["arrays"].to_torch_state_dict())
+        model.zero_grad(set_to_none=True)
         return model
 
     def reply(self, model: Classifier, num_examples: int, records: dict | None = None, **metrics: float) -> Message:

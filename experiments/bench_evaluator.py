@@ -50,7 +50,7 @@ def trained(config: dict, federation: Federation, view: str, epochs: int) -> Arr
 
 def plain_salun(evaluator: Evaluator, outputs) -> dict[str, tuple[float, float]]:
     """SalUn's SVC_fit_predict on every row, one feature after the other: {feature: (efficacy, seconds)}."""
-    n, retained = evaluator.salun_members, evaluator.test_retained
+    n, retained = evaluator.salun_members, evaluator.salun_nonmembers
     sides = [privacy.salun_features(outputs.probs["retain"][:n], evaluator.y["retain"][:n]),
              privacy.salun_features(outputs.probs["test"][retained], evaluator.y["test"][retained]),
              privacy.salun_features(outputs.probs["forget"], evaluator.y["forget"])]
@@ -137,7 +137,7 @@ def main() -> int:
         f"- Config: dataset {config['dataset']}, model {config['model']}, {config['num-clients']} clients, "
         f"forget-class {config['forget-class']}, backdoor-client {config['backdoor-client']}, seed {config['seed']}",
         f"- Evaluation sets: {', '.join(f'{k} {v}' for k, v in sizes.items())} samples; SalUn's attack: {n} members "
-        f"(the first retained training samples) and {int(evaluator.test_retained.sum())} non-members (the test set "
+        f"(the first retained training samples) and {len(evaluator.salun_nonmembers)} non-members (the test set "
         f"without the forgotten class) per SVM, {sizes['forget']} targets",
         f"- Model scored: forget_acc {metrics['forget_acc']:.3f}, retain_acc {metrics['retain_acc']:.3f}, test_acc "
         f"{metrics['test_acc']:.3f}, mia_auc {metrics['mia_auc']:.3f}",

@@ -1,12 +1,16 @@
-"""Benchmark: what Flower on Ray costs over a plain single-process PyTorch loop doing the same work.
+"""Benchmark: what Flower on Ray costs over plain PyTorch loops doing the same work.
 
-Three phases on both sides: the original FedAvg training, NoT (negate the first layer, then FedAvg on
-the retained data) and FUCRT (the selection round, then transformation rounds). Both sides run the
-same client computations (the same pure functions, seeds, local steps and aggregation order), so they
-must end at the same weights (the script checks, phase by phase). It prints, for each repeat and side,
-the wall time, the start-up (wall time outside the phases), each phase's median steady-state round
-(rounds 2..R) and time, and the peak resident memory of the whole process tree (Ray's workers
-included), then the ratios, and writes them to experiments/results/overhead.md.
+Three phases on every side: the original FedAvg training, NoT (negate the first layer, then FedAvg on
+the retained data) and FUCRT (the selection round, then transformation rounds). Three sides: a plain
+loop in one process (clients one after another), a plain loop on every core (each round's clients on a
+pool of one process per core: the yardstick, the same SGD work spread over the whole machine), and
+Flower on Ray. Every side runs the same client computations (the same pure functions, seeds, local
+steps and aggregation order), so they end at the same weights (the script checks, phase by phase). It
+prints, for each repeat and side, the wall time, the start-up (wall time outside the phases), each
+phase's median steady-state round (rounds 2..R) and time, and the peak resident memory of the whole
+process tree, then the ratios; writes them to experiments/results/overhead.md; and ends with two lines
+(medians): the original training's steady-state round of Flower over the every-core loop, and
+Flower's start-up.
 
     python experiments/bench_overhead.py [--repeats 3] [--run-config "unlearn-rounds=10"]
 """
@@ -30,7 +34,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fedunlearn import negation  # noqa: E402
+from fedunlearn import environment, negation  # noqa: E402
 from fedunlearn.cli import experiment_config  # noqa: E402
 from fedunlearn.federation import Federation  # noqa: E402
 from fedunlearn.fucrt import (  # noqa: E402
@@ -90,38 +94,89 @@ def _numpy_state(model) -> dict:
     return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
 
 
-def plain_fedavg(config: dict, federation: Federation, state: dict, rounds: int, view: str, phase: str):
-    """FedAvg in one process: every client in partition order, weighted average by sample count."""
-    data = federation.data
-    settings = TrainSettings.from_config(config)
+# One client's work, as the ClientApp does it (the same functions, seeds and data), for either plain side.
+
+def _model(config: dict, state: dict):
+    data = Federation.from_config(config).data
     model = build_model(config["model"], data.input_shape, data.num_classes)
+    model.load_state_dict(state)
+    return model
+
+
+def client_train(config: dict, client: int, state: dict, view: str, phase: str, server_round: int):
+    federation = Federation.from_config(config)
+    x, y = federation.client_arrays(client, view)
+    model = _model(config, state)
+    train(model, x, y, TrainSettings.from_config(config), derive_seed(config["seed"], phase, server_round, client))
+    return _numpy_state(model), len(y)
+
+
+def client_select(config: dict, client: int, state: dict):
+    federation = Federation.from_config(config)
+    data = federation.data
+    return client_selection(_model(config, state), *federation.client_arrays(client, "all"),
+                            federation.request.forget_class, data.num_classes, config["fucrt-min-samples"],
+                            config["fucrt-select-threshold"])
+
+
+def client_transform(config: dict, client: int, state: dict, classes: list, prototypes, present, server_round: int):
+    federation = Federation.from_config(config)
+    model = _model(config, state)
+    n, _, sums, counts = client_transformation(
+        model, *federation.client_arrays(client, "all"), federation.request.forget_class, classes, prototypes,
+        present, TrainSettings.from_config(config), AlignmentSettings.from_config(config),
+        derive_seed(config["seed"], "fucrt", server_round, client))
+    return _numpy_state(model), n, sums.astype(np.float32), counts.astype(np.float32)
+
+
+def sequential(fn, calls: list[tuple]) -> list:
+    """Every client in partition order, one after another, in this process."""
+    return [fn(*call) for call in calls]
+
+
+def _pool_start(config: dict) -> None:
+    torch.set_num_threads(1)  # one core per process, as Ray gives one CPU per client
+    Federation.from_config(config)  # each process parses and partitions once, as each Ray worker does
+
+
+class EveryCore:
+    """The same client calls spread over one process per core (each with one torch thread); results come
+    back in partition order, so the aggregation order, and the weights, are those of the sequential loop."""
+
+    def __init__(self, config: dict, processes: int | None = None) -> None:
+        from multiprocessing import get_context
+
+        self.pool = get_context("spawn").Pool(processes or os.cpu_count(), initializer=_pool_start, initargs=(config,))
+
+    def __call__(self, fn, calls: list[tuple]) -> list:
+        return self.pool.starmap(fn, calls, chunksize=1)
+
+    def close(self) -> None:
+        self.pool.close()
+        self.pool.join()
+
+
+def plain_fedavg(config: dict, federation: Federation, state: dict, rounds: int, view: str, phase: str, run=sequential):
+    """FedAvg: every client trains (``run`` decides where), weighted average by sample count in client order."""
     round_seconds = []
     for server_round in range(1, rounds + 1):
         round_start = time.perf_counter()
-        states, weights = [], []
-        for client in range(federation.num_clients):
-            x, y = federation.client_arrays(client, view)
-            model.load_state_dict(state)
-            train(model, x, y, settings, derive_seed(config["seed"], phase, server_round, client))
-            states.append(_numpy_state(model))
-            weights.append(len(y))
-        state = _average(states, weights)
+        numpy_state = {k: v.numpy() for k, v in state.items()}
+        replies = run(client_train, [(config, c, numpy_state, view, phase, server_round)
+                                     for c in range(federation.num_clients)])
+        state = _average([r[0] for r in replies], [r[1] for r in replies])
         round_seconds.append(time.perf_counter() - round_start)
     return state, round_seconds
 
 
-def plain_fucrt(config: dict, federation: Federation, state: dict, rounds: int):
-    """FUCRT in one process: the selection round, then transformation rounds (models averaged by sample
-    count, prototypes by class count), with the client functions the ClientApp calls."""
-    data, forget_class = federation.data, federation.request.forget_class
-    settings, alignment = TrainSettings.from_config(config), AlignmentSettings.from_config(config)
-    model = build_model(config["model"], data.input_shape, data.num_classes)
-    model.load_state_dict(state)
-    selections = [client_selection(model, *federation.client_arrays(c, "all"), forget_class, data.num_classes,
-                                   config["fucrt-min-samples"], config["fucrt-select-threshold"])
-                  for c in range(federation.num_clients)]
-    classes = global_transformation_set([list(np.flatnonzero(s.proposed)) for s in selections],
-                                        [s.second_sums for s in selections])
+def plain_fucrt(config: dict, federation: Federation, state: dict, rounds: int, run=sequential):
+    """FUCRT: the selection round, then transformation rounds (models averaged by sample count, prototypes by
+    class count), with the client functions the ClientApp calls."""
+    forget_class = federation.request.forget_class
+    numpy_state = {k: v.numpy() for k, v in state.items()}
+    selections = run(client_select, [(config, c, numpy_state) for c in range(federation.num_clients)])
+    classes = [int(c) for c in global_transformation_set([list(np.flatnonzero(s.proposed)) for s in selections],
+                                                         [s.second_sums for s in selections])]
     # What travels is float32, as in the ClientApp's replies.
     prototypes, counts = aggregate_prototypes([s.sums.astype(np.float32) for s in selections],
                                               [s.counts.astype(np.float32) for s in selections])
@@ -130,42 +185,45 @@ def plain_fucrt(config: dict, federation: Federation, state: dict, rounds: int):
         round_start = time.perf_counter()
         present = counts.copy()
         present[forget_class] = 0
-        states, weights, sums, class_counts = [], [], [], []
-        for client in range(federation.num_clients):
-            model.load_state_dict(state)
-            n, _, client_sums, client_counts = client_transformation(
-                model, *federation.client_arrays(client, "all"), forget_class, classes,
-                prototypes.astype(np.float32), present.astype(np.float32), settings, alignment,
-                derive_seed(config["seed"], "fucrt", server_round, client))
-            states.append(_numpy_state(model))
-            weights.append(n)
-            sums.append(client_sums.astype(np.float32))
-            class_counts.append(client_counts.astype(np.float32))
-        state = _average(states, weights)
-        prototypes, counts = aggregate_prototypes(sums, class_counts)
+        numpy_state = {k: v.numpy() for k, v in state.items()}
+        replies = run(client_transform, [(config, c, numpy_state, classes, prototypes.astype(np.float32),
+                                          present.astype(np.float32), server_round)
+                                         for c in range(federation.num_clients)])
+        state = _average([r[0] for r in replies], [r[1] for r in replies])
+        prototypes, counts = aggregate_prototypes([r[2] for r in replies], [r[3] for r in replies])
         round_seconds.append(time.perf_counter() - round_start)
     return state, round_seconds
 
 
-def plain_loop(config: dict) -> dict:
-    """The three phases in one process: {phase: (final state, round seconds, phase seconds)}, and wall."""
+def plain_loop(config: dict, every_core: bool = False) -> dict:
+    """The three phases without Flower: {phase: (final state, round seconds, phase seconds)}, and wall. With
+    ``every_core``, the clients of a round run on a pool of one process per core (its start is start-up)."""
     start = time.perf_counter()
-    federation = Federation.from_config(config)
-    out = {}
-    phase_start = time.perf_counter()
-    original, rounds = plain_fedavg(config, federation, initial_model(config, federation).to_torch_state_dict(),
-                                    config["num-server-rounds"], "all", "original")
-    out["original"] = (original, rounds, time.perf_counter() - phase_start)
-    phase_start = time.perf_counter()
-    model = build_model(config["model"], federation.data.input_shape, federation.data.num_classes)
-    names = negation.select_parameters(model, config["not-layers"], config["not-negate-bias"])
-    state, rounds = plain_fedavg(config, federation, negation.negate(original, names), config["unlearn-rounds"],
-                                 "retain", "not")
-    out["not"] = (state, rounds, time.perf_counter() - phase_start)
-    phase_start = time.perf_counter()
-    state, rounds = plain_fucrt(config, federation, original, config["unlearn-rounds"])
-    out["fucrt"] = (state, rounds, time.perf_counter() - phase_start)
+    run = EveryCore(config) if every_core else sequential
+    try:
+        federation = Federation.from_config(config)
+        out = {}
+        phase_start = time.perf_counter()
+        original, rounds = plain_fedavg(config, federation, initial_model(config, federation).to_torch_state_dict(),
+                                        config["num-server-rounds"], "all", "original", run)
+        out["original"] = (original, rounds, time.perf_counter() - phase_start)
+        phase_start = time.perf_counter()
+        model = build_model(config["model"], federation.data.input_shape, federation.data.num_classes)
+        names = negation.select_parameters(model, config["not-layers"], config["not-negate-bias"])
+        state, rounds = plain_fedavg(config, federation, negation.negate(original, names), config["unlearn-rounds"],
+                                     "retain", "not", run)
+        out["not"] = (state, rounds, time.perf_counter() - phase_start)
+        phase_start = time.perf_counter()
+        state, rounds = plain_fucrt(config, federation, original, config["unlearn-rounds"], run)
+        out["fucrt"] = (state, rounds, time.perf_counter() - phase_start)
+    finally:
+        if every_core:
+            run.close()
     return {"phases": out, "wall": time.perf_counter() - start}
+
+
+def every_core_loop(config: dict) -> dict:
+    return plain_loop(config, every_core=True)
 
 
 def flower_on_ray(config: dict) -> dict:
@@ -229,14 +287,19 @@ MEASURES = (
 )
 
 
+SIDES = {"plain": plain_loop, "every-core": every_core_loop, "flower": flower_on_ray}
+LABELS = {"plain": "plain loop, one process", "every-core": "plain loop, every core", "flower": "Flower on Ray"}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiment", default=str(ROOT / "experiments" / "default.toml"))
     parser.add_argument("--run-config", default="unlearn-rounds=10")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default=str(ROOT / "experiments" / "results" / "overhead.md"))
-    parser.add_argument("--sides", default="plain,flower",
-                        help="'plain,flower' (the comparison, written to --out) or one side alone (for a profiler)")
+    parser.add_argument("--sides", default="plain,every-core,flower",
+                        help="the sides to run: all three (the comparison, written to --out) or one alone (for a "
+                             "profiler)")
     args = parser.parse_args()
     logging.getLogger("flwr").setLevel(logging.ERROR)
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
@@ -247,76 +310,74 @@ def main() -> int:
         raise SystemExit("bench_overhead: the plain loop trains every client every round; "
                          "use fraction-train = 1 and fault-rate = 0")
     sides = [side.strip() for side in args.sides.split(",")]
-    if sorted(sides) not in (["flower"], ["plain"], ["flower", "plain"]):
-        raise SystemExit(f"bench_overhead: --sides {args.sides!r}: must be 'plain,flower', 'plain' or 'flower'")
+    if not sides or set(sides) - set(SIDES) or (len(sides) > 1 and sorted(sides) != sorted(SIDES)):
+        raise SystemExit(f"bench_overhead: --sides {args.sides!r}: must be {','.join(SIDES)} or one of them")
     rows = []
     for repeat in range(1, args.repeats + 1):
-        for side, fn in (("plain", plain_loop), ("flower", flower_on_ray)):
-            if side not in sides:
-                continue
-            with PeakMemory(enabled=len(sides) == 2) as memory:  # a profiled run samples no memory
-                result = fn(config)
+        for side in sides:
+            with PeakMemory(enabled=len(sides) > 1) as memory:  # a profiled run samples no memory
+                result = SIDES[side](config)
             row = {"repeat": repeat, "side": side, **summarise(result), "peak_mb": memory.peak / 2**20,
                    "states": {phase: p[0] for phase, p in result["phases"].items()}}
             rows.append(row)
-            print(f"repeat {repeat} {side:<6} wall {row['wall']:6.2f} s  start-up {row['startup']:5.2f} s  "
+            print(f"repeat {repeat} {side:<10} wall {row['wall']:6.2f} s  start-up {row['startup']:5.2f} s  "
                   + "  ".join(f"{phase} round {row[f'{phase}.round']:.3f} s" for phase in PHASES)
                   + f"  peak {row['peak_mb']:7.0f} MiB", flush=True)
-
     if len(sides) == 1:
         return 0  # one side alone is for profiling: nothing to compare
-    plain = [r for r in rows if r["side"] == "plain"]
-    flower = [r for r in rows if r["side"] == "flower"]
-    max_diff = {phase: max(float((p["states"][phase][k] - f["states"][phase][k]).abs().max())
-                           for p, f in zip(plain, flower) for k in p["states"][phase]) for phase in PHASES}
+    by_side = {side: [r for r in rows if r["side"] == side] for side in SIDES}
+    max_diff = {phase: max(float((a["states"][phase][k] - b["states"][phase][k]).abs().max())
+                           for side in ("every-core", "flower")
+                           for a, b in zip(by_side["plain"], by_side[side]) for k in a["states"][phase])
+                for phase in PHASES}
 
-    def stats(side_rows, key):
-        values = [r[key] for r in side_rows]
+    def stats(side: str, key: str) -> tuple[float, float, float]:
+        values = [r[key] for r in by_side[side]]
         return min(values), statistics.median(values), max(values)
 
     lines = [
-        "# Overhead of Flower on Ray over a plain PyTorch loop",
+        "# Overhead of Flower on Ray over plain PyTorch loops",
         "",
-        "The same work on both sides: the original FedAvg training, then NoT (first layer negated, FedAvg on the "
+        "The same work on every side: the original FedAvg training, then NoT (first layer negated, FedAvg on the "
         "retained data) and FUCRT (selection round, then transformation rounds), each client calling the same "
         "functions with the same data, partition, model, seeds, local steps and aggregation order. Written by "
         "`experiments/bench_overhead.py`; numbers are min / median / max over repeats.",
         "",
-        f"- Command: `python experiments/bench_overhead.py --experiment {Path(args.experiment).relative_to(ROOT)}"
+        f"- Command: `python experiments/bench_overhead.py --experiment {Path(args.experiment).resolve().relative_to(ROOT)}"
         f" --repeats {args.repeats} --run-config \"{args.run_config}\"`",
         f"- Config: dataset {config['dataset']}, model {config['model']}, {config['num-clients']} clients "
         f"({config['partitioner']}, alpha {config['dirichlet-alpha']}), {config['num-server-rounds']} training rounds, "
         f"{config['unlearn-rounds']} unlearning rounds, {config['local-epochs']} local epochs, batch "
         f"{config['batch-size']}, forget class {config['forget-class']}, seed {config['seed']}",
         f"- Machine: {platform.platform()}, {psutil.cpu_count()} CPUs, "
-        f"{psutil.virtual_memory().total / 2**30:.0f} GiB; Python {platform.python_version()}, torch "
-        f"{torch.__version__}, flwr {_version('flwr')}, ray {_version('ray')}",
-        "- Both sides use one torch thread per client training; Ray runs as many clients at once as it has "
-        "CPUs (one CPU per client), the plain loop runs them one after another.",
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB; {environment.describe()}",
+        f"- Sides: the *plain loop, one process* trains the clients one after another with one torch thread; the "
+        f"*plain loop, every core* runs each round's clients on a pool of {os.cpu_count()} processes (one per core, "
+        "one torch thread each) and aggregates their replies in client order; *Flower on Ray* runs one client per "
+        "CPU. The every-core loop is the yardstick: the same SGD work spread over the whole machine.",
         "- Round = median of rounds 2..R of the phase (steady state); a phase's time includes everything the "
-        "phase does; start-up = wall time outside the phases (Ray and actor start, identifying the clients, "
-        "shutdown); peak = summed RSS of the process tree, Ray's processes included.",
+        "phase does; start-up = wall time outside the phases (Ray and actor start or the pool's start, identifying "
+        "the clients, shutdown); peak = summed RSS of the process tree (Ray's processes or the pool included).",
         "",
-        "| measure | plain loop | Flower on Ray | ratio (Flower / plain, medians) |",
-        "|---|---|---|---|",
+        f"| measure | {' | '.join(LABELS[s] for s in SIDES)} | Flower / every core | Flower / one process |",
+        "|---|---|---|---|---|---|",
     ]
     for key, label, unit in MEASURES:
-        p, f = stats(plain, key), stats(flower, key)
-        fmt = "{:.0f}" if unit == "MiB" else "{:.3f}"
-        cell = lambda t: " / ".join(fmt.format(v) for v in t) + f" {unit}"  # noqa: E731
-        ratio = "-" if key == "startup" else f"{f[1] / p[1]:.2f}x"  # the plain loop has next to no start-up
-        lines.append(f"| {label} | {cell(p)} | {cell(f)} | {ratio} |")
-    lines += ["", "Largest absolute difference between the two sides' final weights: "
+        cells = []
+        for side in SIDES:
+            fmt = "{:.0f}" if unit == "MiB" else "{:.3f}"
+            cells.append(" / ".join(fmt.format(v) for v in stats(side, key)) + f" {unit}")
+        ratios = ["-" if key == "startup" else f"{stats('flower', key)[1] / stats(side, key)[1]:.2f}x"
+                  for side in ("every-core", "plain")]
+        lines.append(f"| {label} | {' | '.join(cells)} | {' | '.join(ratios)} |")
+    lines += ["", "Largest absolute difference between the final weights of either plain side and Flower's: "
               + ", ".join(f"{phase} {diff:.2e}" for phase, diff in max_diff.items()) + ".", ""]
     Path(args.out).write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))
+    print(f"round ratio, Flower / every-core plain loop: "
+          f"{stats('flower', 'original.round')[1] / stats('every-core', 'original.round')[1]:.2f}x")
+    print(f"start-up: {stats('flower', 'startup')[1]:.1f} s")
     return 0
-
-
-def _version(package: str) -> str:
-    from importlib.metadata import version
-
-    return version(package)
 
 
 if __name__ == "__main__":

@@ -135,8 +135,8 @@ def write_report() -> None:
              "docs/methods/fucrt.md.", "",
              "`forgotten -> T`: share of the forgotten class's test samples that the model predicts as one of the "
              "transformation classes T (FUCRT's own set; for the other models, the set `fucrt` chose in that seed). "
-             "`avg_gap` includes `mia`, which is close to arbitrary on digits (docs/evaluator.md): compare it with "
-             "care.", ""]
+             "`avg_gap` includes `mia_efficacy` (SalUn's MIA-efficacy), which is close to arbitrary on digits, where "
+             "the attack has no signal (docs/evaluator.md): compare it with care.", ""]
     for name, title in (("dirichlet", "Default experiment (Dirichlet 0.5): FUCRT, ablations, fine-tuning"),
                         ("iid", "IID variant: FUCRT, ablations, fine-tuning"),
                         ("sweep", "Sweep of FUCRT's open parameters (Dirichlet 0.5)")):

@@ -62,13 +62,15 @@ class Cell:
         return f"{self.scenario.name}, seed {self.seed}"
 
     def done(self) -> bool:
-        """Stored, for this very configuration (a changed scenario is computed again)."""
+        """Stored, for this very configuration (a changed scenario is computed again). A key added to
+        fedunlearn after the cell was stored counts as set to its default, which is what the cell ran with."""
         if not self.path.is_file():
             return False
         try:
-            return json.loads(self.path.read_text(encoding="utf-8"))["config"] == self.config
+            stored = json.loads(self.path.read_text(encoding="utf-8"))["config"]
         except (ValueError, KeyError):
             return False
+        return {**{k: DEFAULTS[k] for k in self.config.keys() - stored.keys() if k in DEFAULTS}, **stored} == self.config
 
     def save(self, report: Mapping[str, Any], seconds: float | None = None) -> None:
         """Keep what the page needs from the cell's one-seed report (and the wall ``seconds`` it took), atomically."""

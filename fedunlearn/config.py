@@ -171,6 +171,8 @@ SCHEMA: dict[str, Key] = {
     # Evaluation.
     "cache-dir": Key(str, "runs/cache", "where trained reference models are cached for reuse; empty: no cache"),
     "verdict-tolerance": Key(float, 0.02, "largest gap to the reference still judged equal", _at_least(0.0)),
+    "mia-samples": Key(int, 0, "SalUn's MIA-efficacy: at most this many members and non-members per SVM, the first "
+                               "in data-set order (0: all of them, SalUn's protocol)", _at_least(0)),
     "backdoor-client": Key(int, -1, "client whose data carries a backdoor trigger (-1: none)", _at_least(-1)),
     "backdoor-fraction": Key(float, 0.3, "share of that client's samples that get the trigger", _fraction_open_closed),
     "backdoor-target": Key(int, 0, "label the triggered samples are given", _at_least(0)),

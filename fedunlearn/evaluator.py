@@ -136,8 +136,9 @@ class Evaluator:
         self.forgotten_test = np.isin(data.y_test, request.classes)  # all False unless a class request
         self.test_retained = ~self.forgotten_test
         # SalUn's members: the first n retained training samples in data-set order (retain is sorted by
-        # index), n = the number of non-members.
-        self.salun_members = min(int(self.test_retained.sum()), self.sizes["retain"])
+        # index), n = the number of non-members (mia-samples > 0 caps both sides: faster, not SalUn's protocol).
+        self.salun_nonmembers = np.flatnonzero(self.test_retained)[:config["mia-samples"] or None]
+        self.salun_members = min(len(self.salun_nonmembers), self.sizes["retain"])
         self.neighbours = neighbour_classes(data.x_train, data.y_train, request.classes) if request.classes else None
         self.seconds = 0.0  # wall time of the last scoring of a seed's models (the flow sets it)
 
@@ -160,8 +161,9 @@ class Evaluator:
         metrics = score((pred["forget"], self.y["forget"]), (pred["retain"], self.y["retain"]),
                         (pred["test"], self.y["test"]), self.federation.data.num_classes, request.classes)
         probs, labels, n = outputs.probs, self.y, self.salun_members
+        nonmembers = self.salun_nonmembers
         efficacy = salun_mia_efficacy((probs["retain"][:n], labels["retain"][:n]),
-                                      (probs["test"][self.test_retained], labels["test"][self.test_retained]),
+                                      (probs["test"][nonmembers], labels["test"][nonmembers]),
                                       (probs["forget"], labels["forget"]))
         metrics["mia_efficacy"] = efficacy[SALUN_HEADLINE]
         metrics["mia_efficacy_by_feature"] = efficacy

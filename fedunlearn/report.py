@@ -252,7 +252,7 @@ def markdown(report: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
           f"{_fmt(e['metrics']['cka_to_reference']['cka_test'])} |"
           for name, e in models.items()),
         "",
-        *privacy_section(models),
+        *privacy_section(models, config.get("mia-samples", 0)),
         "## Cost (mean over seeds)",
         "",
         "| model | rounds | client_rounds | failures | retries | bytes_down | bytes_up | seconds | speedup (seconds) |",
@@ -282,7 +282,7 @@ def markdown(report: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
     return "\n".join(lines)
 
 
-def privacy_section(models: Mapping[str, Any]) -> list[str]:
+def privacy_section(models: Mapping[str, Any], capped: int = 0) -> list[str]:
     """Membership inference in detail: SalUn's MIA-efficacy for each of its five features, the joint
     attack's strength and its share of members."""
     rows = []
@@ -298,7 +298,9 @@ def privacy_section(models: Mapping[str, Any]) -> list[str]:
         "target the reference's value. `mia_auc`: held-out ROC AUC of the joint attack (three features, "
         f"scaled), the strength of the membership signal in the model's outputs (0.5 = none; below {MIA_SIGNAL_AUC} "
         "the shares are close to arbitrary). `mia_joint_members`: the share of forgotten samples that joint "
-        "attack calls **members** (the other direction). Definitions: docs/evaluator.md.",
+        "attack calls **members** (the other direction). Definitions: docs/evaluator.md."
+        + (f" **mia-samples = {capped}**: each SVM saw at most {capped} members and {capped} non-members, not "
+           "SalUn's protocol (all of them)." if capped else ""),
         "",
         *md_table(["model", *(f"efficacy: {f}" for f in SALUN_FEATURES), "mia_auc", "mia_joint_members"], rows),
         "",

@@ -92,3 +92,19 @@ def test_the_matrix_runs_writes_one_page_and_a_rerun_skips_computed_cells(tmp_pa
     assert "4 cells, 2 already computed" in err and "cell 3/4: client, seed 0" in err
     assert "retrain: reused from the cache" in err  # the client scenario's references were trained before
     assert "not" in json.loads((out / "tiny-page.json").read_text())["scenarios"]["client"]["models"]
+
+
+def test_a_stored_cell_counts_keys_added_later_at_their_default(tmp_path):
+    from fedunlearn.bench import Cell, Scenario
+    from fedunlearn.config import validate
+
+    config = validate({"unlearn-methods": "finetune"})
+    cell = Cell(Scenario("s", "S", config), 0, tmp_path / "seed-0.json")
+    older = {k: v for k, v in cell.config.items() if k != "mia-samples"}  # stored before mia-samples existed
+    cell.path.write_text(json.dumps({"config": older}))
+    assert cell.done()
+    cell.path.write_text(json.dumps({"config": {**older, "local-epochs": 9}}))
+    assert not cell.done()
+    changed = Cell(Scenario("s", "S", {**config, "mia-samples": 100}), 0, tmp_path / "seed-0.json")
+    changed.path.write_text(json.dumps({"config": older}))
+    assert not changed.done()  # a new key set away from its default: a different cell

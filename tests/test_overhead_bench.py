@@ -1,5 +1,6 @@
-"""The overhead yardstick does the same work on both sides: the plain loop and the Flower-on-Ray run of
-experiments/bench_overhead.py end every phase (FedAvg, NoT, FUCRT) at the same weights."""
+"""The overhead yardstick does the same work on every side: the plain loop in one process, the plain loop on
+every core and the Flower-on-Ray run of experiments/bench_overhead.py end every phase (FedAvg, NoT, FUCRT) at
+the same weights, and the script ends with the two lines anyone can read the figures off."""
 
 import re
 import subprocess
@@ -13,12 +14,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.e2e
 @pytest.mark.timeout(300)
-def test_plain_loop_and_flower_end_each_phase_at_the_same_weights(tmp_path):
+def test_plain_loops_and_flower_end_each_phase_at_the_same_weights(tmp_path):
     out = tmp_path / "overhead.md"
     small = ("model='mlp' num-clients=3 partitioner='iid' num-server-rounds=3 local-epochs=1 unlearn-rounds=2 "
              "fucrt-min-samples=3")
-    subprocess.run([sys.executable, str(ROOT / "experiments" / "bench_overhead.py"), "--repeats", "1",
-                    "--run-config", small, "--out", str(out)], check=True, cwd=tmp_path, timeout=280)
+    done = subprocess.run([sys.executable, str(ROOT / "experiments" / "bench_overhead.py"), "--repeats", "1",
+                           "--run-config", small, "--out", str(out)], check=True, cwd=tmp_path, timeout=280,
+                          capture_output=True, text=True)
+    last = done.stdout.strip().splitlines()[-2:]
+    assert re.fullmatch(r"round ratio, Flower / every-core plain loop: \d+\.\d\dx", last[0]), last
+    assert re.fullmatch(r"start-up: \d+\.\d s", last[1]), last
     text = out.read_text()
     diffs = dict(re.findall(r"(original|not|fucrt) ([0-9.]+e[+-][0-9]+)", text.split("final weights:")[1]))
     assert set(diffs) == {"original", "not", "fucrt"}
@@ -26,3 +31,4 @@ def test_plain_loop_and_flower_end_each_phase_at_the_same_weights(tmp_path):
     for measure in ("original: steady-state round", "NoT: steady-state round", "FUCRT: steady-state round",
                     "start-up"):
         assert f"| {measure}" in text
+    assert "plain loop, every core" in text and "Flower / every core" in text
