@@ -156,8 +156,10 @@ class EveryCore:
         self.pool.join()
 
 
-def plain_fedavg(config: dict, federation: Federation, state: dict, rounds: int, view: str, phase: str, run=sequential):
-    """FedAvg: every client trains (``run`` decides where), weighted average by sample count in client order."""
+def plain_fedavg(config: dict, federation: Federation, state: dict, rounds: int, view: str, phase: str, run=sequential,
+                 on_round=None):
+    """FedAvg: every client trains (``run`` decides where), weighted average by sample count in client order.
+    ``on_round(server_round, state)``, when given, sees the model after each round (not timed)."""
     round_seconds = []
     for server_round in range(1, rounds + 1):
         round_start = time.perf_counter()
@@ -166,6 +168,8 @@ def plain_fedavg(config: dict, federation: Federation, state: dict, rounds: int,
                                      for c in range(federation.num_clients)])
         state = _average([r[0] for r in replies], [r[1] for r in replies])
         round_seconds.append(time.perf_counter() - round_start)
+        if on_round is not None:
+            on_round(server_round, state)
     return state, round_seconds
 
 

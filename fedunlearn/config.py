@@ -168,6 +168,14 @@ SCHEMA: dict[str, Key] = {
     "federaser-max-mb": Key(float, 1024.0, "largest disk space the recorded updates may take (MiB)", _positive),
     # TRW.
     "trw-beta": Key(float, 10.0, "tilt toward classes similar to the forgotten one (TRW)", _at_least(0.0)),
+    # LRA-NPP (docs/methods/lra-npp.md).
+    "lra-npp-samples": Key(int, 36, "test images of the forgotten class LRA-NPP analyses", _at_least(1)),
+    "lra-npp-top-k": Key(int, 50, "most relevant neurons kept per image", _at_least(1)),
+    "lra-npp-neurons": Key(int, 80, "most frequent neurons cut off the forgotten class (at most the representation "
+                                    "width)", _at_least(1)),
+    # SalUn (docs/methods/salun.md).
+    "salun-ratio": Key(float, 0.5, "share of weights SalUn marks salient (the largest forget-loss gradients)",
+                       _fraction_open_closed),
     # Evaluation.
     "cache-dir": Key(str, "runs/cache", "where trained reference models are cached for reuse; empty: no cache"),
     "verdict-tolerance": Key(float, 0.02, "largest gap to the reference still judged equal", _at_least(0.0)),
@@ -332,7 +340,7 @@ def seed_list(config: Mapping[str, Any]) -> list[int]:
 
 # What a method variant may change: its own budget, local training and method keys, nothing that the
 # original model or the reference depends on.
-METHOD_KEY_PREFIXES = ["fucrt-", "not-", "trw-", "ga-", "federaser-"]  # a method's own keys (plugins add theirs)
+METHOD_KEY_PREFIXES = ["fucrt-", "not-", "trw-", "ga-", "federaser-", "salun-", "lra-npp-"]  # a method's own keys (plugins add theirs)
 SHARED_VARIANT_KEYS = ("unlearn-rounds", "local-epochs", "batch-size", "learning-rate", "momentum", "fraction-train")
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 import torch
@@ -60,17 +60,21 @@ class _Layout:
 
 def train(
     model: Classifier, x: np.ndarray, y: np.ndarray, settings: TrainSettings, seed: int,
-    extra_loss: ExtraLoss | None = None,
+    extra_loss: ExtraLoss | None = None, mask: Mapping[str, np.ndarray] | None = None,
 ) -> float:
     """SGD with cross-entropy on (x, y) for ``settings.epochs``; returns the mean training loss.
 
     ``extra_loss(features, labels, indices)``, when given, is added to each batch's cross-entropy: it
     sees the batch's representations, labels and sample indices (FUCRT's contrastive terms, TRW's soft
-    targets). Samples labelled :data:`IGNORE` are left out of the cross-entropy. The batch order depends
-    only on ``seed``. With no samples the model is left unchanged and the loss is 0.
+    targets). Samples labelled :data:`IGNORE` are left out of the cross-entropy. ``mask`` (0/1 per weight,
+    by parameter name) restricts the update to the weights marked 1: gradients are multiplied by it, and
+    after every step the others, and their momentum, are put back (SalUn). The batch order depends only on
+    ``seed``. With no samples the model is left unchanged and the loss is 0.
     """
     if len(y) == 0:
         return 0.0
+    masks = {n: torch.from_numpy(np.asarray(m, dtype=np.float32)) for n, m in (mask or {}).items()}
+    start_values = {n: p.detach().clone() for n, p in model.named_parameters() if n in masks}
     generator = torch.Generator().manual_seed(seed)
     inputs, targets = torch.from_numpy(x), torch.from_numpy(y)
     loss_fn = nn.CrossEntropyLoss()
@@ -91,13 +95,39 @@ def train(
                 if extra_loss is not None:
                     loss = loss + extra_loss(features, targets[batch], batch)
                 loss.backward()
+                _mask_gradients(model, masks)
                 optimiser.step()
+                _restore_masked(model, masks, start_values, optimiser)
                 total += loss.item() * len(batch)
                 count += len(batch)
     return total / count if count else 0.0
 
 
-@torch.inference_mode()
+def _mask_gradients(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> None:
+    if not masks:
+        return
+    for name, param in model.named_parameters():
+        if name in masks and param.grad is not None:
+            param.grad.mul_(masks[name])
+
+
+@torch.no_grad()
+def _restore_masked(model: nn.Module, masks: Mapping[str, torch.Tensor], start_values: Mapping[str, torch.Tensor],
+                    optimiser: torch.optim.Optimizer) -> None:
+    """Masked-out weights back to their values before training, and their momentum to 0 (SalUn's RL)."""
+    if not masks:
+        return
+    for name, param in model.named_parameters():
+        if name not in masks:
+            continue
+        keep = masks[name]
+        param.mul_(keep).add_(start_values[name] * (1 - keep))
+        buffer = optimiser.state.get(param, {}).get("momentum_buffer")
+        if buffer is not None:
+            buffer.mul_(keep)
+
+
+@torch.no_grad()  # not inference_mode: the layout switch would leave inference tensors in the model
 def predict(model: Classifier, x: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
     """Class probabilities (N, classes) and representations (N, feature_dim) of ``x``."""
     model.eval()

@@ -261,3 +261,20 @@ def test_a_short_fashion_mnist_experiment_runs_end_to_end(tmp_path):
     assert models["original"]["metrics"]["test_acc"] > 0.7  # two rounds of LeNet-5 already learn
     assert models["retrain"]["metrics"]["forget_acc"] == 0.0
     assert "mia-samples = 1000" in (out / "report.md").read_text()
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+def test_salun_and_lra_npp_unlearn_through_a_ray_simulation(tmp_path):
+    out = tmp_path / "new"
+    methods = "unlearn-methods='salun,lra-npp[lra-npp-neurons=40],salun[salun-ratio=0.2]'"
+    assert main(["run", "--run-config", SMALL.replace("unlearn-methods='finetune'", methods), "--out", str(out)]) == 0
+    models = json.loads((out / "report.json").read_text())["models"]
+    assert models["salun"]["metrics"]["forget_acc"] < models["original"]["metrics"]["forget_acc"] - 0.5
+    assert models["salun"]["details"]["0"]["salient_share"] == pytest.approx(0.5, abs=1e-3)
+    assert models["salun[salun-ratio=0.2]"]["details"]["0"]["salient_share"] == pytest.approx(0.2, abs=1e-3)
+    assert models["salun"]["cost"]["client_rounds"] == 6 and models["salun"]["cost"]["rounds"] == 3  # +1: saliency
+    lra = models["lra-npp[lra-npp-neurons=40]"]
+    assert lra["cost"]["client_rounds"] == 0 and lra["cost"]["bytes_up"] == 0
+    assert len(lra["details"]["0"]["neurons"]) == 40
+    assert lra["metrics"]["forget_acc"] < models["original"]["metrics"]["forget_acc"]

@@ -1,0 +1,58 @@
+"""LRA-NPP (Chang et al., arXiv 2410.23693), server side: zero-shot class unlearning. Class requests.
+
+The server holds the test split, which no client trained on: it takes ``lra-npp-samples`` test images of
+the forgotten class (a seeded draw, as the authors take a random subset of theirs), finds the neurons most
+relevant to them (``fedunlearn/lra_npp.py``) and cuts the ``lra-npp-neurons`` most frequent ones off the
+forgotten class. No client takes part: 0 client trainings, 0 bytes. The same images stay in the test set
+the evaluator scores (a handful of the class's test images; docs/methods/lra-npp.md).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from flwr.app import ArrayRecord
+
+from fedunlearn.cost import Cost, PhaseResult
+from fedunlearn.federation import Federation
+from fedunlearn.lra_npp import feature_layer, frequent_neurons, head_relevance, perturb
+from fedunlearn.models import build_model
+from fedunlearn.training import derive_seed, predict
+
+from . import register
+from .base import UnlearningMethod
+
+
+@register
+class LraNpp(UnlearningMethod):
+    """LRA-NPP (Chang et al., 2024): the forgotten class's most relevant neurons cut off, no training."""
+
+    name = "lra-npp"
+    request_kinds = frozenset({"class"})
+
+    def unlearn(self, session, original: PhaseResult) -> PhaseResult:
+        start = time.perf_counter()
+        cfg = self.config
+        data = Federation.from_config(cfg).data
+        forget_class = session.request.forget_class
+        model = build_model(cfg["model"], data.input_shape, data.num_classes)
+        model.load_state_dict(original.arrays.to_torch_state_dict())
+        candidates = np.flatnonzero(data.y_test == forget_class)
+        rng = np.random.default_rng(derive_seed(cfg["seed"], self.label))
+        chosen = np.sort(rng.choice(candidates, min(cfg["lra-npp-samples"], len(candidates)), replace=False))
+        probs, features = predict(model, data.x_test[chosen])
+        relevance = head_relevance(features, model.head.weight.detach().numpy(), probs.argmax(axis=1))
+        neurons = frequent_neurons(relevance, cfg["lra-npp-top-k"])[:cfg["lra-npp-neurons"]]
+        layer = feature_layer(model)
+        state = perturb(model.state_dict(), neurons, forget_class, f"{layer}.weight" if layer else None)
+        arrays = ArrayRecord({k: v.contiguous() for k, v in state.items()})
+        seconds = time.perf_counter() - start
+        history = []
+        if session.round_evaluator is not None:  # before and after the perturbation (no training round)
+            history = [{"round": 0, **session.round_evaluator(original.arrays)},
+                       {"round": 1, **session.round_evaluator(arrays)}]
+        return PhaseResult(arrays=arrays, cost=Cost(seconds=seconds), history=history,
+                           details={"neurons": [int(n) for n in neurons], "feature_layer": layer,
+                                    "analysis_images": [int(i) for i in chosen],
+                                    "width": int(model.feature_dim)})
