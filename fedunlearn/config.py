@@ -173,6 +173,14 @@ SCHEMA: dict[str, Key] = {
     "lra-npp-top-k": Key(int, 50, "most relevant neurons kept per image", _at_least(1)),
     "lra-npp-neurons": Key(int, 80, "most frequent neurons cut off the forgotten class (at most the representation "
                                     "width)", _at_least(1)),
+    # L2UL (docs/methods/l2ul.md).
+    "l2ul-eps": Key(float, 4.0, "L2 radius of L2UL's adversarial examples (images in [0, 1])", _positive),
+    "l2ul-adv-per-sample": Key(int, 20, "adversarial examples per forgotten sample", _at_least(1)),
+    "l2ul-pgd-steps": Key(int, 100, "PGD steps per adversarial example (step 0.1)", _at_least(1)),
+    "l2ul-learning-rate": Key(float, 0.001, "L2UL's SGD learning rate", _positive),
+    "l2ul-lambda": Key(float, 1.0, "weight of L2UL's importance-weighted pull toward the original", _at_least(0.0)),
+    "l2ul-stop-acc": Key(float, 0.0, "L2UL stops once its accuracy on the forgotten samples is at most this",
+                         lambda v: None if 0 <= v <= 1 else "a number in [0, 1]"),
     # SalUn (docs/methods/salun.md).
     "salun-ratio": Key(float, 0.5, "share of weights SalUn marks salient (the largest forget-loss gradients)",
                        _fraction_open_closed),
@@ -340,7 +348,7 @@ def seed_list(config: Mapping[str, Any]) -> list[int]:
 
 # What a method variant may change: its own budget, local training and method keys, nothing that the
 # original model or the reference depends on.
-METHOD_KEY_PREFIXES = ["fucrt-", "not-", "trw-", "ga-", "federaser-", "salun-", "lra-npp-"]  # a method's own keys (plugins add theirs)
+METHOD_KEY_PREFIXES = ["fucrt-", "not-", "trw-", "ga-", "federaser-", "salun-", "lra-npp-", "l2ul-"]  # a method's own keys (plugins add theirs)
 SHARED_VARIANT_KEYS = ("unlearn-rounds", "local-epochs", "batch-size", "learning-rate", "momentum", "fraction-train")
 
 

@@ -76,7 +76,8 @@ def _check_sample_file(config: Mapping[str, Any], num_train: int) -> None:
     if indices.min() < 0 or indices.max() >= num_train:
         raise cfg.ConfigError(f"forget-samples-path = {config['forget-samples-path']!r}: indices must lie in "
                               f"0..{num_train - 1} (the training split)")
-    targeted = [label for label, base, _ in cfg.method_variants(config) if base == "gradient-ascent"]
+    targeted = [label for label, base, _ in cfg.method_variants(config)
+                if base != REFERENCE and methods.get(base).needs_one_target]
     if targeted:
         labels = load_dataset(config).y_train
         for seed in cfg.seed_list(config):

@@ -63,6 +63,28 @@ class FederatedSession:
             return frozenset(n for n, c in self.clients.items() if c == self.request.target_client)
         return frozenset()
 
+    def ask_one(self, node: int, message_for: Callable[[int], Message], what: str,
+                attempts: int = 3) -> tuple[Message, int]:
+        """A one-client round (gradient ascent's or L2UL's target, who alone can do the work): the message
+        ``message_for(attempt)`` is sent to ``node``, again after a failure, up to ``attempts`` times.
+        Returns the reply and the number of failed attempts; raises ClientFailure after the last one."""
+        from .fedavg import ClientFailure
+
+        for attempt in range(attempts):
+            try:
+                return self.exchange([message_for(attempt)], what, required=1)[0], attempt
+            except ClientFailure:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def before_and_after(self, before: ArrayRecord, after: ArrayRecord) -> list[dict]:
+        """The history of a method that changes the model without training rounds: the round evaluator's
+        metrics before (0) and after (1) the change (empty when no evaluator is set)."""
+        if self.round_evaluator is None:
+            return []
+        return [{"round": 0, **self.round_evaluator(before)}, {"round": 1, **self.round_evaluator(after)}]
+
     def strategy_kwargs(self, phase: str, view: str) -> dict[str, Any]:
         """The settings every strategy of ``phase`` on ``view`` data shares: seed, sampling, exclusions,
         ``min-clients`` and the progress display (methods pass them to their own strategy classes)."""

@@ -278,3 +278,20 @@ def test_salun_and_lra_npp_unlearn_through_a_ray_simulation(tmp_path):
     assert lra["cost"]["client_rounds"] == 0 and lra["cost"]["bytes_up"] == 0
     assert len(lra["details"]["0"]["neurons"]) == 40
     assert lra["metrics"]["forget_acc"] < models["original"]["metrics"]["forget_acc"]
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+def test_l2ul_and_salun_serve_a_sample_request_through_a_ray_simulation(tmp_path):
+    out = tmp_path / "samples"
+    request = ("forget-class=-1 forget-samples=0.02 forget-samples-client=1 "
+               "unlearn-methods='salun,l2ul[l2ul-eps=0.58;l2ul-pgd-steps=10;l2ul-adv-per-sample=4;l2ul-learning-rate=0.02]'")
+    assert main(["run", "--run-config", SMALL.replace("forget-class=3 unlearn-methods='finetune'", request),
+                 "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    l2ul = report["models"]["l2ul[l2ul-eps=0.58;l2ul-pgd-steps=10;l2ul-adv-per-sample=4;l2ul-learning-rate=0.02]"]
+    details = l2ul["details"]["0"]
+    assert l2ul["metrics"]["forget_acc"] == 0.0 and details["target_forget_acc"] == 0.0  # its stop rule: 0%
+    assert details["adversarial_examples"] == 4 * report["data"]["forget_samples"] and details["client"] == 1
+    assert l2ul["cost"]["client_rounds"] == 1 and [h["round"] for h in l2ul["history"]] == [0, 1]
+    assert report["models"]["salun"]["cost"]["client_rounds"] == 6

@@ -95,12 +95,21 @@ def _resumes_to(cut, whole, capsys):
     assert main(["run", "--resume", str(cut)]) == 2  # finished: nothing to resume
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The small experiment run once, start to end, storing its original and reference in a cache: the
+    report interrupted runs must resume to, and the first of two runs that share the cache."""
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    assert main(["run", "--run-config", f"{SMALL} cache-dir='{folder / 'cache'}'", "--out", str(folder / "run")]) == 0
+    return folder
+
+
 @pytest.mark.e2e
 @pytest.mark.timeout(500)
-def test_ctrl_c_stops_everything_at_once_and_a_kill_while_writing_the_report_leaves_a_resumable_run(tmp_path, capsys):
+def test_ctrl_c_stops_everything_at_once_and_a_kill_while_writing_the_report_leaves_a_resumable_run(
+        tmp_path, capsys, uninterrupted):
     config = f"{SMALL} cache-dir=''"  # every run trains its own reference
-    whole = tmp_path / "whole"
-    assert main(["run", "--run-config", config, "--out", str(whole)]) == 0
+    whole = uninterrupted / "run"
 
     # Ctrl-C in the middle of the reference: within seconds, exit 130, one line naming the resume command,
     # no traceback, nothing of the run left running.
@@ -147,18 +156,19 @@ def _session(process):
 
 @pytest.mark.e2e
 @pytest.mark.timeout(400)
-def test_a_second_experiment_reuses_the_cached_original_and_reference_and_says_so(tmp_path, capsys):
-    cache = tmp_path / "cache"
-    assert main(["run", "--run-config", f"{SMALL} cache-dir='{cache}'", "--out", str(tmp_path / "a")]) == 0
+def test_a_second_experiment_reuses_the_cached_original_and_reference_and_says_so(tmp_path, capsys, uninterrupted):
+    cache = uninterrupted / "cache"
     other = SMALL.replace("unlearn-methods='finetune' unlearn-rounds=2", "unlearn-methods='trw' unlearn-rounds=1")
     capsys.readouterr()
     assert main(["run", "--run-config", f"{other} cache-dir='{cache}'", "--out", str(tmp_path / "b")]) == 0
     err = capsys.readouterr().err
     assert "retrain: reused from the cache" in err and "original: reused from the cache" in err
-    a, b = (json.loads((tmp_path / d / "report.json").read_text()) for d in ("a", "b"))
+    a, b = (json.loads(path.read_text()) for path in (uninterrupted / "run" / "report.json",
+                                                       tmp_path / "b" / "report.json"))
     for model in ("original", "retrain"):
         assert a["models"][model]["details"]["0"]["cache"] == "trained"
         assert b["models"][model]["details"]["0"]["cache"] == "reused"
         assert _comparable(b)[model] == _comparable(a)[model]
     assert "reused from the cache" in (tmp_path / "b" / "report.md").read_text()
+    assert "Measured on:" in (tmp_path / "b" / "report.md").read_text() and "flwr " in b["environment"]
     assert len(list((cache / "reference").glob("*.pt"))) == 1 and len(list((cache / "original").glob("*.pt"))) == 1

@@ -20,7 +20,7 @@ from fedunlearn.federation import Federation
 from fedunlearn.models import build_model
 from fedunlearn.training import derive_seed
 
-from ..fedavg import ClientFailure, content_bytes
+from ..fedavg import content_bytes
 from . import register
 from .base import UnlearningMethod
 
@@ -34,6 +34,7 @@ class GradientAscent(UnlearningMethod):
 
     name = "gradient-ascent"
     request_kinds = frozenset({"client", "sample"})
+    needs_one_target = True
 
     def reference(self, original: PhaseResult) -> tuple[dict, float]:
         """(reference model state, ball radius)."""
@@ -54,19 +55,16 @@ class GradientAscent(UnlearningMethod):
         reference, radius = self.reference(original)
         target = Federation.from_config(self.config).target_client
         node = next(n for n, c in session.clients.items() if c == target)
-        failures = 0
-        for attempt in range(ASCENT_ATTEMPTS):  # only the target can ascend: ask it again if it fails
+
+        def ask(attempt: int) -> Message:
             config = session.train_config(self.label, "forget", **{"ga-ball-radius": radius, "server-round": 0,
                                                                    "attempt": attempt})
             content = RecordDict({"arrays": original.arrays, "config": config, "reference": ArrayRecord(reference)})
-            message = Message(content=content, message_type="train.ga", dst_node_id=node)
-            try:
-                reply = session.exchange([message], f"{self.label}, ascent on client {target}", required=1)[0].content
-                break
-            except ClientFailure:
-                failures += 1
-                if attempt == ASCENT_ATTEMPTS - 1:
-                    raise
+            return Message(content=content, message_type="train.ga", dst_node_id=node)
+
+        # Only the target can ascend: it is asked again if it fails.
+        answer, failures = session.ask_one(node, ask, f"{self.label}, ascent on client {target}", ASCENT_ATTEMPTS)
+        reply, content = answer.content, ask(0).content
         ascent_cost = Cost(rounds=1, client_rounds=1 + failures, bytes_down=content_bytes(content) * (1 + failures),
                            bytes_up=content_bytes(reply), seconds=time.perf_counter() - start, failures=failures)
         session.progress.message(f"{self.label}: client {target} ascended for {reply['metrics']['steps']:.0f} steps "

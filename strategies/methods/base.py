@@ -27,6 +27,9 @@ class UnlearningMethod(ABC):
     # A method from another package declares its own keys here (each named "<name>-..."); built-in methods'
     # keys live in fedunlearn/config.py.
     config_keys: ClassVar[dict[str, "Key"]] = {}
+    # Whether the method works on one client (gradient ascent, L2UL): a sample request must then name
+    # samples that one client holds.
+    needs_one_target: ClassVar[bool] = False
 
     def __init__(self, config: Mapping[str, Any], label: str | None = None) -> None:
         self.config = config

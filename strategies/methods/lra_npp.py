@@ -48,11 +48,7 @@ class LraNpp(UnlearningMethod):
         state = perturb(model.state_dict(), neurons, forget_class, f"{layer}.weight" if layer else None)
         arrays = ArrayRecord({k: v.contiguous() for k, v in state.items()})
         seconds = time.perf_counter() - start
-        history = []
-        if session.round_evaluator is not None:  # before and after the perturbation (no training round)
-            history = [{"round": 0, **session.round_evaluator(original.arrays)},
-                       {"round": 1, **session.round_evaluator(arrays)}]
-        return PhaseResult(arrays=arrays, cost=Cost(seconds=seconds), history=history,
+        return PhaseResult(arrays=arrays, cost=Cost(seconds=seconds), history=session.before_and_after(original.arrays, arrays),
                            details={"neurons": [int(n) for n in neurons], "feature_layer": layer,
                                     "analysis_images": [int(i) for i in chosen],
                                     "width": int(model.feature_dim)})
