@@ -61,12 +61,13 @@ class ClientJob:
         """This client's (x, y) for ``view`` (default: the view the message asks for)."""
         return self.federation.client_arrays(self.partition_id, view or self.config["view"])
 
-    def model(self) -> Classifier:
-        """The global model the message carries, in this process's model of that architecture: building and
-        initialising a fresh one per message would only be overwritten by the received weights."""
+    def model(self, record: str = "arrays") -> Classifier:
+        """The global model the message carries (in its ``record``), in this process's model of that
+        architecture: building and initialising a fresh one per message would only be overwritten by the
+        received weights."""
         data = self.federation.data
         model = _model_of(self.config["model"], data.input_shape, data.num_classes)
-        model.load_state_dict(self.message.content["arrays"].to_torch_state_dict())
+        model.load_state_dict(self.message.content[record].to_torch_state_dict())
         model.zero_grad(set_to_none=True)
         return model
 

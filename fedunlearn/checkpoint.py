@@ -82,13 +82,17 @@ def kept_from(payload: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def phase_payload(result: PhaseResult) -> dict[str, Any]:
-    return {"arrays": _state(result.arrays), "cost": result.cost.to_dict(), "history": result.history,
-            "details": json.dumps(result.details), "kept": kept_payload(result.kept)}
+    payload = {"arrays": _state(result.arrays), "cost": result.cost.to_dict(), "history": result.history,
+               "details": json.dumps(result.details), "kept": kept_payload(result.kept)}
+    if result.one_off is not None:
+        payload["one_off"] = result.one_off.to_dict()
+    return payload
 
 
 def phase_from(payload: Mapping[str, Any]) -> PhaseResult:
+    one_off = Cost(**payload["one_off"]) if "one_off" in payload else None
     return PhaseResult(arrays=_record(payload["arrays"]), cost=Cost(**payload["cost"]), history=list(payload["history"]),
-                       details=json.loads(payload["details"]), kept=kept_from(payload["kept"]))
+                       details=json.loads(payload["details"]), kept=kept_from(payload["kept"]), one_off=one_off)
 
 
 class RunCheckpoints:

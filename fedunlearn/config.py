@@ -181,6 +181,17 @@ SCHEMA: dict[str, Key] = {
     "l2ul-lambda": Key(float, 1.0, "weight of L2UL's importance-weighted pull toward the original", _at_least(0.0)),
     "l2ul-stop-acc": Key(float, 0.0, "L2UL stops once its accuracy on the forgotten samples is at most this",
                          lambda v: None if 0 <= v <= 1 else "a number in [0, 1]"),
+    # WF-Net (docs/methods/wf-net.md).
+    "wfnet-rounds": Key(int, 2, "rounds of WF-Net's one-off filter training", _at_least(1)),
+    "wfnet-learning-rate": Key(float, 0.05, "SGD learning rate of WF-Net's filters", _positive),
+    "wfnet-forget-weight": Key(float, 1.0, "weight of WF-Net's 1/CE term on the filtered class", _at_least(0.0)),
+    "wfnet-sparsity": Key(float, 0.1, "weight of WF-Net's mean(1 - alpha) term", _at_least(0.0)),
+    "wfnet-rows-per-batch": Key(int, 2, "filter rows (classes) each batch trains (label expansion)", _at_least(1)),
+    # GENIU (docs/methods/geniu.md).
+    "geniu-rounds": Key(int, 2, "rounds of GENIU's one-off generator training", _at_least(1)),
+    "geniu-generator-steps": Key(int, 200, "Adam steps of a client's generator training per round", _at_least(1)),
+    "geniu-tuning-steps": Key(int, 10, "steps of GENIU's in-batch tuning on the proxies (server side)", _at_least(1)),
+    "geniu-learning-rate": Key(float, 0.01, "SGD learning rate of GENIU's in-batch tuning", _positive),
     # SalUn (docs/methods/salun.md).
     "salun-ratio": Key(float, 0.5, "share of weights SalUn marks salient (the largest forget-loss gradients)",
                        _fraction_open_closed),
@@ -348,7 +359,8 @@ def seed_list(config: Mapping[str, Any]) -> list[int]:
 
 # What a method variant may change: its own budget, local training and method keys, nothing that the
 # original model or the reference depends on.
-METHOD_KEY_PREFIXES = ["fucrt-", "not-", "trw-", "ga-", "federaser-", "salun-", "lra-npp-", "l2ul-"]  # a method's own keys (plugins add theirs)
+METHOD_KEY_PREFIXES = ["fucrt-", "not-", "trw-", "ga-", "federaser-", "salun-", "lra-npp-", "l2ul-", "wfnet-",
+                       "geniu-"]  # a method's own keys (plugins add theirs)
 SHARED_VARIANT_KEYS = ("unlearn-rounds", "local-epochs", "batch-size", "learning-rate", "momentum", "fraction-train")
 
 

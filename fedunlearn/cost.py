@@ -39,3 +39,6 @@ class PhaseResult:
     history: list[dict] = field(default_factory=list)
     details: dict = field(default_factory=dict)  # reported: JSON-ready facts about the phase
     kept: dict = field(default_factory=dict)  # not reported: state a later method needs (a client's model)
+    # A cost paid once for every later request, apart from this request's cost (WF-Net's filters, GENIU's
+    # generator): reported beside it, not added to it.
+    one_off: Cost | None = None

@@ -266,6 +266,7 @@ def markdown(report: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
         "`failures`: clients left out of a round (an error, or no answer within `round-timeout`, also after "
         "`round-retries` more asks); the rounds went on with the others. `retries`: requests sent again to "
         "clients that had failed (counted in client_rounds too). " + cache_note(models) + _evaluation_note(report),
+        *_one_off_lines(models),
         "",
         *_sequential_section(report),
         "## Plots",
@@ -342,6 +343,24 @@ def _sequential_section(report: Mapping[str, Any]) -> list[str]:
         *md_table(header, rows),
         "",
     ]
+
+
+def _one_off_lines(models: Mapping[str, Any]) -> list[str]:
+    """Costs paid once, during or right after training, for every later request (WF-Net's filters, GENIU's
+    generator): apart from the request's cost, with the original model's cost with and without them."""
+    lines = []
+    original = models.get("original", {}).get("cost")
+    for name, entry in models.items():
+        one_off = entry.get("one_off_cost")
+        if not one_off or not original:
+            continue
+        lines += ["", f"One-off cost of **{name}**, paid once after training for every later request and not in the "
+                  f"table above: {one_off['rounds']:.0f} rounds, {one_off['client_rounds']:.0f} client trainings, "
+                  f"{(one_off['bytes_down'] + one_off['bytes_up']) / 1e6:.1f} MB, {one_off['seconds']:.1f} s. The "
+                  f"original model cost {original['client_rounds']:.0f} client trainings and {original['seconds']:.1f} "
+                  f"s without it, {original['client_rounds'] + one_off['client_rounds']:.0f} and "
+                  f"{original['seconds'] + one_off['seconds']:.1f} s with it."]
+    return lines
 
 
 def _evaluation_note(report: Mapping[str, Any]) -> str:

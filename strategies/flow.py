@@ -191,6 +191,8 @@ def run_seed(
     evaluator.seconds = time.perf_counter() - start
     models = seed_report(scored)
     for name, result in phases.items():
+        if result.one_off is not None:
+            models[name]["one_off_cost"] = result.one_off.to_dict()
         models[name]["history"] = result.history
         if result.details:
             models[name]["details"] = result.details

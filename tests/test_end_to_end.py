@@ -295,3 +295,20 @@ def test_l2ul_and_salun_serve_a_sample_request_through_a_ray_simulation(tmp_path
     assert details["adversarial_examples"] == 4 * report["data"]["forget_samples"] and details["client"] == 1
     assert l2ul["cost"]["client_rounds"] == 1 and [h["round"] for h in l2ul["history"]] == [0, 1]
     assert report["models"]["salun"]["cost"]["client_rounds"] == 6
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+def test_wf_net_and_geniu_report_their_one_off_cost_apart(tmp_path):
+    out = tmp_path / "one-off"
+    methods = "unlearn-methods='wf-net,geniu[geniu-generator-steps=20]' unlearn-rounds=1 wfnet-rounds=1 geniu-rounds=1"
+    assert main(["run", "--run-config", SMALL.replace("unlearn-methods='finetune' unlearn-rounds=2", methods),
+                 "--out", str(out)]) == 0
+    models = json.loads((out / "report.json").read_text())["models"]
+    for name in ("wf-net", "geniu[geniu-generator-steps=20]"):
+        entry = models[name]
+        assert entry["cost"]["client_rounds"] == 0 and entry["cost"]["bytes_down"] == 0  # the request itself
+        assert entry["one_off_cost"]["client_rounds"] == 3 and entry["one_off_cost"]["rounds"] == 1  # paid once
+        assert entry["metrics"]["forget_acc"] < models["original"]["metrics"]["forget_acc"]
+    assert models["wf-net"]["one_off_cost"]["bytes_up"] < models["original"]["cost"]["bytes_up"] / 8  # filters only
+    assert "One-off cost of **wf-net**" in (out / "report.md").read_text()
