@@ -25,9 +25,11 @@ from pathlib import Path
 
 import psutil
 
-from bench_overhead import PeakMemory, _version  # same memory sampler and version lookup
+from bench_overhead import PeakMemory  # the same memory sampler
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from fedunlearn import environment  # noqa: E402
 SAMPLED = 10
 PER_CLIENT = 200  # samples per client before the 80/20 train/test split
 
@@ -106,7 +108,7 @@ def main() -> int:
         "scores every model on the whole training set, so its time and memory grow with the data.",
         "",
         f"- Machine: {platform.platform()}, {psutil.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB;"
-        f" Python {platform.python_version()}, torch {_version('torch')}, flwr {_version('flwr')}, ray {_version('ray')}.",
+        f" {environment.describe()}.",
         f"- Command: `python experiments/bench_scale.py --repeats {args.repeats}`; per N: "
         f"`fedunlearn run --run-config \"{overrides(1000)}\"` (with N = 1000 there).",
         "",
