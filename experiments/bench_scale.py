@@ -8,7 +8,7 @@ the round times of the original training and of the unlearning rounds of FUCRT a
 paper), and the peak resident memory of the whole process tree (Ray's workers included), sampled every
 20 ms (min / median / max over repeats). Writes experiments/results/scale.md.
 
-    python experiments/bench_scale.py [--clients 10,100,1000] [--repeats 3]
+    python experiments/bench_scale.py [--clients 10,100,1000,10000] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -34,11 +34,19 @@ SAMPLED = 10
 PER_CLIENT = 200  # samples per client before the 80/20 train/test split
 
 
+SELECTION_SAMPLE = 100  # clients the sampled FUCRT selection asks
+CONTROL_MAX = 1000  # the control row holds the data of at most this many clients (10 clients of 10,000's would be slow)
+
+
+def sampled_fucrt(n: int) -> str:
+    return f"fucrt[fucrt-select-fraction={min(1.0, SELECTION_SAMPLE / n)}]"
+
+
 def overrides(n: int, samples: int | None = None) -> str:
     return (f"dataset='synthetic' synthetic-samples={samples or PER_CLIENT * n} model='mlp' num-clients={n} "
             f"partitioner='iid' "
             f"fraction-train={SAMPLED / n} num-server-rounds=6 local-epochs=1 forget-class=3 "
-            f"unlearn-methods='fucrt,not' unlearn-rounds=4 cache-dir=''")
+            f"unlearn-methods='fucrt,{sampled_fucrt(n)},not' unlearn-rounds=4 cache-dir=''")
 
 
 def spread(values: list[float], digits: int = 3) -> str:
@@ -59,10 +67,13 @@ def measure(n: int, out: Path, samples: int | None = None) -> dict:
     def rounds(model: str) -> list[float]:
         return [h["round-seconds"] for h in models[model]["history"] if h.get("round", 0) >= 2 and "round-seconds" in h]
 
-    fucrt = models["fucrt"]
-    selection = fucrt["cost"]["seconds"] - sum(h.get("round-seconds", 0.0) for h in fucrt["history"])
+    def selection(model: str) -> float:
+        entry = models[model]
+        return entry["cost"]["seconds"] - sum(h.get("round-seconds", 0.0) for h in entry["history"])
+
     return {"clients": n, "wall": wall, "peak_gib": memory.peak / 2**30, "original": rounds("original"),
-            "fucrt": rounds("fucrt"), "not": rounds("not"), "selection": selection,
+            "fucrt": rounds("fucrt"), "not": rounds("not"), "selection": selection("fucrt"),
+            "sampled_selection": selection(sampled_fucrt(n)),
             "client_rounds": models["original"]["cost"]["client_rounds"],
             "train_samples": report["data"]["train_samples"]}
 
@@ -72,19 +83,20 @@ def pooled(repeats: list[dict]) -> dict:
     row = dict(repeats[0])
     for key in ("original", "fucrt", "not"):
         row[key] = [t for r in repeats for t in r[key]]
-    for key in ("wall", "peak_gib", "selection"):
+    for key in ("wall", "peak_gib", "selection", "sampled_selection"):
         row[key] = [r[key] for r in repeats]
     return row
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", default="10,100,1000")
+    parser.add_argument("--clients", default="10,100,1000,10000")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
     rows = []
-    runs = [(n, None) for n in counts] + [(min(counts), PER_CLIENT * max(counts))]  # control: all data, few clients
+    control = max(c for c in counts if c <= CONTROL_MAX)
+    runs = [(n, None) for n in counts] + [(min(counts), PER_CLIENT * control)]  # control: much data, few clients
     with tempfile.TemporaryDirectory() as tmp:
         for n, samples in runs:
             repeats = []
@@ -109,15 +121,17 @@ def main() -> int:
         "",
         f"- Machine: {platform.platform()}, {psutil.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB;"
         f" {environment.describe()}.",
-        f"- Command: `python experiments/bench_scale.py --repeats {args.repeats}`; per N: "
-        f"`fedunlearn run --run-config \"{overrides(1000)}\"` (with N = 1000 there).",
+        f"- Command: `python experiments/bench_scale.py --clients {args.clients} --repeats {args.repeats}`; per N: "
+        f"`fedunlearn run --run-config \"{overrides(1000)}\"` (with N = 1000 there). The variant "
+        f"`fucrt-select-fraction` = {SELECTION_SAMPLE} / N asks a seeded sample of {SELECTION_SAMPLE} clients in FUCRT's "
+        "selection instead of all N.",
         "",
         "| clients N | training samples | original round | FUCRT round | NoT round | FUCRT selection (all N clients) "
-        "| peak memory (GiB) | wall (s) |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| FUCRT selection ({SELECTION_SAMPLE} sampled) | peak memory (GiB) | wall (s) |",
+        "|---|---|---|---|---|---|---|---|---|",
         *(f"| {r['clients']} | {r['train_samples']} | {spread(r['original'])} | {spread(r['fucrt'])} | "
-          f"{spread(r['not'])} | {spread(r['selection'], 2)} | {spread(r['peak_gib'], 2)} | "
-          f"{spread(r['wall'], 0)} |" for r in rows),
+          f"{spread(r['not'])} | {spread(r['selection'], 2)} | {spread(r['sampled_selection'], 2)} | "
+          f"{spread(r['peak_gib'], 2)} | {spread(r['wall'], 0)} |" for r in rows),
         "",
     ]
     (ROOT / "experiments" / "results" / "scale.md").write_text("\n".join(lines), encoding="utf-8")

@@ -151,6 +151,8 @@ SCHEMA: dict[str, Key] = {
     "fucrt-min-samples": Key(int, 5, "forgotten samples a client needs to propose transformation classes", _at_least(1)),
     "fucrt-select-threshold": Key(float, 0.2, "share of second-highest probability mass a class needs to be proposed",
                                   lambda v: None if 0 < v <= 1 else "a number in (0, 1]"),
+    "fucrt-select-fraction": Key(float, 1.0, "share of clients the selection round asks (1: every client, as the "
+                                             "paper does)", _fraction_open_closed),
     "fucrt-lambda-local": Key(float, 1.0, "weight of the in-batch supervised contrastive loss", _at_least(0.0)),
     "fucrt-lambda-global": Key(float, 1.0, "weight of the prototype contrastive loss", _at_least(0.0)),
     "fucrt-temperature": Key(float, 0.5, "temperature of both contrastive losses", _positive),

@@ -79,6 +79,9 @@ class Fucrt(UnlearningMethod):
         cfg = self.config
         start = time.perf_counter()
         nodes = sorted(session.grid.get_node_ids())
+        if cfg["fucrt-select-fraction"] < 1:  # a seeded sample of the clients (the paper asks every client)
+            size = max(1, round(len(nodes) * cfg["fucrt-select-fraction"]))
+            nodes = sorted(random.Random(derive_seed(cfg["seed"], self.label, "selection")).sample(nodes, size))
         content = RecordDict({"arrays": original.arrays, "config": session.train_config(self.label, "all")})
         messages = [Message(content=content, message_type=SELECT_MESSAGE, dst_node_id=n) for n in nodes]
         replies = session.exchange(messages, f"{self.label}, selection", required=cfg["min-clients"])
