@@ -41,5 +41,3 @@ def test_a_notebook_runs_an_experiment_and_gets_the_report_back(tmp_path):
     assert report == fedunlearn.load_report(tmp_path / "run")
     assert report["experiment"]["seed"] == 2 and set(report["models"]) == {"original", "retrain", "finetune"}
     assert report["models"]["retrain"]["metrics"]["forget_acc"] <= 0.02
-    in_process = fedunlearn.run(SMALL, {"seed": 2}, out=tmp_path / "again", isolated=False)
-    assert in_process["models"]["finetune"]["metrics"] == report["models"]["finetune"]["metrics"]
