@@ -99,7 +99,7 @@ def _numpy_state(model) -> dict:
 def _model(config: dict, state: dict):
     data = Federation.from_config(config).data
     model = build_model(config["model"], data.input_shape, data.num_classes)
-    model.load_state_dict(state)
+    model.load_state_dict({k: torch.as_tensor(v) for k, v in state.items()})  # states travel as numpy arrays
     return model
 
 

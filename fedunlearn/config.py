@@ -225,7 +225,8 @@ def _coerce(name: str, value: Any) -> Any:
     return value
 
 
-def validate(values: Mapping[str, Any], *, known_methods: Mapping[str, frozenset[str]] | None = None) -> dict[str, Any]:
+def validate(values: Mapping[str, Any], *, known_methods: Mapping[str, frozenset[str]] | None = None,
+             variants: bool = True) -> dict[str, Any]:
     """Check every key and value and return the full configuration (defaults filled in).
 
     Parameters
@@ -235,6 +236,10 @@ def validate(values: Mapping[str, Any], *, known_methods: Mapping[str, frozenset
     known_methods
         Unlearning method name -> request kinds it supports. When given, ``unlearn-methods`` is checked
         against it.
+    variants
+        Whether to check the variants of ``unlearn-methods`` (``name[key=value,...]``). A client passes
+        False: the server checked them with every method's keys loaded, plugins' included, which a client
+        process does not load.
 
     Returns
     -------
@@ -267,6 +272,8 @@ def validate(values: Mapping[str, Any], *, known_methods: Mapping[str, frozenset
     _check_request(values, config)
     if request_kind(config) not in ("class", "sequential"):
         config["forget-class"] = -1  # the resolved configuration names one request only
+    if not variants:
+        return config
     methods = [base for _, base, _ in method_variants(config)]  # raises ConfigError on a malformed variant
     if not methods:
         raise ConfigError(f"unlearn-methods = {config['unlearn-methods']!r}: must name at least one method")

@@ -36,6 +36,7 @@ def run_and_write(grid: Grid, config: Mapping[str, Any], progress: Progress, res
         shutil.rmtree(checkpoints.root, ignore_errors=True)  # stale checkpoints of an earlier run in out-dir
         out_dir.mkdir(parents=True, exist_ok=True)
         write_atomically(out_dir / CONFIG_FILE, json.dumps(dict(config), indent=2) + "\n")
+    checkpoints.root.mkdir(parents=True, exist_ok=True)  # there from the start: a run may stop in its first round
     announce(run_dir=str(out_dir))  # the supervising command names it after Ctrl-C
     progress.message(f"run directory: {out_dir}")
     report = run_experiment(grid, config, progress, checkpoints)

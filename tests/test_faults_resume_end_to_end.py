@@ -24,7 +24,7 @@ def _comparable(report):
 
 FAULTY = ("dataset='digits' model='mlp' num-clients=4 partitioner='iid' num-server-rounds=4 local-epochs=1 "
           "forget-class=3 unlearn-methods='finetune,fucrt' unlearn-rounds=2 fucrt-min-samples=3 seed=13 "
-          "fault-rate=0.25 round-timeout=5 client-cpus=0.5")
+          "fault-rate=0.25 round-timeout=60 round-deadline-floor=3 client-cpus=0.5")  # a hang waits for the deadline
 
 
 @pytest.mark.e2e
