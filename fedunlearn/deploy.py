@@ -156,9 +156,14 @@ class LocalFederation:
         return dict(os.environ, FLWR_HOME=str(self.flwr_home), PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
                     FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION="1")
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+    def node_env(self, i: int) -> dict[str, str]:
+        """SuperNode ``i``'s environment: a Flower home of its own, as on a machine of its own (the apps a
+        SuperNode installs from a run's FAB go there; SuperNodes sharing one would install into one folder)."""
+        return dict(self.env, FLWR_HOME=str(self.root / f"supernode-{i}-home"))
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         log = open(self.root / "logs" / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.root,
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env or self.env, cwd=self.root,
                                 start_new_session=True)
         log.close()
         self.processes[name] = proc
@@ -204,7 +209,7 @@ class LocalFederation:
             for i in range(self.supernodes):
                 self.register(self.credentials.supernode_public_key(i))
         for i in range(self.supernodes):
-            self._spawn(f"supernode-{i}", self.supernode_args(i))
+            self._spawn(f"supernode-{i}", self.supernode_args(i), self.node_env(i))
         return self
 
     def register(self, public_key: Path) -> None:

@@ -88,22 +88,12 @@ def test_supernodes_without_an_authorised_key_or_the_right_ca_are_refused(federa
 
 
 @pytest.mark.timeout(600)
-def test_class_deletion_over_tls_with_authenticated_supernodes(federation, tmp_path):
-    out = tmp_path / "class"
-    log = _finish(_submit(federation, f"{TINY} forget-class=3 unlearn-methods='finetune' out-dir='{out}'"), 540)
-    assert (out / "report.json").is_file(), log[-3000:]
-    report = json.loads((out / "report.json").read_text())
-    assert report["request"] == {"kind": "class", "forget_class": 3}
-    assert set(report["models"]) == {"original", "retrain", "finetune"}
-    assert report["models"]["original"]["cost"]["client_rounds"] == 3  # 1 round x 3 SuperNodes
-    assert report["models"]["retrain"]["metrics"]["forget_acc"] <= 0.05
-    assert report["models"]["original"]["metrics"]["forget_acc"] > 0.3
-
-
-@pytest.mark.timeout(600)
-def test_client_deletion_completes_after_the_target_supernode_is_shut_down(federation, tmp_path):
+def test_client_deletion_over_tls_completes_after_the_target_supernode_is_shut_down(federation, tmp_path):
+    """A whole experiment over TLS with authenticated SuperNodes (one `flwr run`: a Flower deployment round
+    takes 10-20 s here, so one run serves both checks): the client to forget leaves for good once the
+    original model is trained, and unlearning and the reference go on with the two SuperNodes left."""
     out = tmp_path / "client"
-    proc = _submit(federation, f"{TINY} forget-client=1 unlearn-methods='finetune,not' out-dir='{out}'")
+    proc = _submit(federation, f"{TINY} forget-client=1 unlearn-methods='finetune' out-dir='{out}'")
     try:
         deadline = time.monotonic() + 300
         while not [f for f in out.glob("checkpoints/seed-0/original-*.pt")  # the original model is trained
@@ -118,10 +108,12 @@ def test_client_deletion_completes_after_the_target_supernode_is_shut_down(feder
     report = json.loads((out / "report.json").read_text())
     assert report["request"] == {"kind": "client", "forget_client": 1}
     models = report["models"]
-    assert models["original"]["cost"]["client_rounds"] == 3
+    assert set(models) == {"original", "retrain", "finetune"}
+    assert models["original"]["cost"]["client_rounds"] == 3  # 1 round x 3 SuperNodes
     assert models["retrain"]["cost"]["client_rounds"] == 2  # the two remaining SuperNodes
-    assert models["finetune"]["cost"]["client_rounds"] == 2 and models["not"]["cost"]["client_rounds"] == 2
+    assert models["finetune"]["cost"]["client_rounds"] == 2
     assert all(m["cost"]["failures"] == 0 for m in models.values())
+    assert models["original"]["metrics"]["test_acc"] > 0.2  # one round over TLS: above chance (0.1)
 
 
 @pytest.mark.timeout(300)

@@ -119,32 +119,6 @@ def test_the_same_app_runs_with_flwr_run(tmp_path):
 
 @pytest.mark.e2e
 @pytest.mark.timeout(300)
-def test_fucrt_and_trw_run_two_rounds_through_ray(tmp_path):
-    out = tmp_path / "fucrt"
-    overrides = (SMALL.replace("unlearn-methods='finetune' unlearn-rounds=2", "")
-                 + " unlearn-methods='fucrt,fucrt[fucrt-selection=\"nearest-centroid\";fucrt-lambda-local=0],trw'"
-                 + " unlearn-rounds=2 fucrt-min-samples=3")
-    assert main(["run", "--run-config", overrides, "--out", str(out)]) == 0
-    report = json.loads((out / "report.json").read_text())
-    fucrt = report["models"]["fucrt"]
-    details = fucrt["details"]["0"]
-    assert details["selection"] == "vote" and 1 <= len(details["transformation_classes"]) <= 9
-    assert 3 not in details["transformation_classes"]
-    assert set(details["local_sets"]) <= {"0", "1", "2"}
-    # One selection round (no client training) + 2 training rounds of 3 clients.
-    assert (fucrt["cost"]["rounds"], fucrt["cost"]["client_rounds"]) == (3, 6)
-    assert [h["round"] for h in fucrt["history"]] == [0, 1, 2]
-    # Relabelling to other classes erases the forgotten class on the training data it was trained on.
-    assert fucrt["metrics"]["forget_acc"] <= 0.05
-    variant = report["models"]["fucrt[fucrt-selection=\"nearest-centroid\";fucrt-lambda-local=0]"]
-    assert variant["details"]["0"]["selection"] == "nearest-centroid"
-    trw, original = report["models"]["trw"], report["models"]["original"]
-    assert (trw["cost"]["rounds"], trw["cost"]["client_rounds"]) == (2, 6)
-    assert trw["metrics"]["forget_acc"] < original["metrics"]["forget_acc"] - 0.3  # the tilted targets move class 3 away
-
-
-@pytest.mark.e2e
-@pytest.mark.timeout(300)
 def test_client_deletion_with_not_and_gradient_ascent_through_ray(tmp_path):
     out = tmp_path / "not"
     overrides = (SMALL.replace("forget-class=3 unlearn-methods='finetune' unlearn-rounds=2", "")
@@ -224,21 +198,6 @@ def _numbers(tree, prefix=""):
     return {prefix: tree} if isinstance(tree, (int, float)) and not isinstance(tree, bool) else {}
 
 
-@pytest.mark.e2e
-@pytest.mark.timeout(300)
-def test_same_config_and_seed_give_identical_metrics_with_parallel_ray_workers(tmp_path):
-    runs = []
-    for name in ("a", "b"):
-        assert main(["run", "--run-config", f"{SMALL} cache-dir=''", "--out", str(tmp_path / name)]) == 0
-        runs.append(json.loads((tmp_path / name / "report.json").read_text()))
-    first, second = ({m: _numbers(e["metrics"]) for m, e in r["models"].items()} for r in runs)
-    assert first.keys() == second.keys()
-    for model in first:
-        assert first[model].keys() == second[model].keys()
-        for key, value in first[model].items():
-            assert second[model][key] == pytest.approx(value, abs=1e-6), (model, key)
-
-
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
@@ -263,14 +222,43 @@ def test_a_short_fashion_mnist_experiment_runs_end_to_end(tmp_path):
     assert "mia-samples = 1000" in (out / "report.md").read_text()
 
 
-@pytest.mark.e2e
-@pytest.mark.timeout(300)
-def test_salun_lra_npp_wf_net_and_geniu_unlearn_a_class_through_a_ray_simulation(tmp_path):
-    out = tmp_path / "new"
-    methods = ("unlearn-methods='salun,salun[salun-ratio=0.2],lra-npp[lra-npp-neurons=40],wf-net,"
-               "geniu[geniu-generator-steps=20]' unlearn-rounds=2 wfnet-rounds=1 geniu-rounds=1")
+@pytest.fixture(scope="module")
+def class_methods(tmp_path_factory):
+    """One class-deletion run (one Ray simulation) serving every class method the next tests check."""
+    out = tmp_path_factory.mktemp("class-methods") / "run"
+    methods = ("unlearn-methods='fucrt,fucrt[fucrt-selection=\"nearest-centroid\";fucrt-lambda-local=0],trw,salun,"
+               "salun[salun-ratio=0.2],lra-npp[lra-npp-neurons=40],wf-net,geniu[geniu-generator-steps=20]' "
+               "unlearn-rounds=2 fucrt-min-samples=3 wfnet-rounds=1 geniu-rounds=1")
     assert main(["run", "--run-config", SMALL.replace("unlearn-methods='finetune' unlearn-rounds=2", methods),
                  "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+def test_fucrt_and_trw_run_two_rounds_through_ray(class_methods):
+    report = json.loads((class_methods / "report.json").read_text())
+    fucrt = report["models"]["fucrt"]
+    details = fucrt["details"]["0"]
+    assert details["selection"] == "vote" and 1 <= len(details["transformation_classes"]) <= 9
+    assert 3 not in details["transformation_classes"]
+    assert set(details["local_sets"]) <= {"0", "1", "2"}
+    # One selection round (no client training) + 2 training rounds of 3 clients.
+    assert (fucrt["cost"]["rounds"], fucrt["cost"]["client_rounds"]) == (3, 6)
+    assert [h["round"] for h in fucrt["history"]] == [0, 1, 2]
+    # Relabelling to other classes erases the forgotten class on the training data it was trained on.
+    assert fucrt["metrics"]["forget_acc"] <= 0.05
+    variant = report["models"]["fucrt[fucrt-selection=\"nearest-centroid\";fucrt-lambda-local=0]"]
+    assert variant["details"]["0"]["selection"] == "nearest-centroid"
+    trw, original = report["models"]["trw"], report["models"]["original"]
+    assert (trw["cost"]["rounds"], trw["cost"]["client_rounds"]) == (2, 6)
+    assert trw["metrics"]["forget_acc"] < original["metrics"]["forget_acc"] - 0.3  # the tilted targets move class 3 away
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+def test_salun_lra_npp_wf_net_and_geniu_unlearn_a_class_through_a_ray_simulation(class_methods):
+    out = class_methods
     models = json.loads((out / "report.json").read_text())["models"]
     original = models["original"]
     assert models["salun"]["metrics"]["forget_acc"] < original["metrics"]["forget_acc"] - 0.5

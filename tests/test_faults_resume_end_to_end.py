@@ -111,6 +111,8 @@ def test_ctrl_c_stops_everything_at_once_and_a_kill_while_writing_the_report_lea
     config = f"{SMALL} cache-dir=''"  # every run trains its own reference
     whole = uninterrupted / "run"
 
+    # Every resumed run below must reproduce every number of the uninterrupted one (to 1e-6): the same
+    # configuration and seed give the same metrics however Ray's parallel workers interleave.
     # Ctrl-C in the middle of the reference: within seconds, exit 130, one line naming the resume command,
     # no traceback, nothing of the run left running.
     cut = tmp_path / "cut"
