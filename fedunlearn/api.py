@@ -223,9 +223,7 @@ def _run_on_ray(server_app, config: Mapping[str, Any], results: dict, verbose: b
                 "client_resources": {"num_cpus": config["client-cpus"], "num_gpus": 0.0},
                 "init_args": {"logging_level": "info" if verbose else "error", "log_to_driver": verbose,
                               # "local": a Ray of our own even when `ray start` left a cluster address behind
-                              "address": config["ray-address"] or "local",
-                              # a Ray of our own starts no dashboard (0.6 s each run); a cluster keeps its own
-                              **({} if config["ray-address"] else {"include_dashboard": False})},
+                              "address": config["ray-address"] or "local"},
             },
             verbose_logging=verbose,
         )
