@@ -184,7 +184,7 @@ def _timing(reports: Mapping[str, dict]) -> str:
         return "Cells computed before their wall time was recorded: no timing."
     total = sum(seconds)
     text = (f"Computing the {len(seconds)} cells took {total / 60:.1f} min in all (the sum of the cells' wall "
-            "times, each measured when the cell was computed; Ray's start-up, about 13 s per simulation, is not "
+            "times, each measured when the cell was computed; Ray's start-up, once per simulation, is not "
             "included).")
     evaluation = [t for r in reports.values() for t in r.get("cell_evaluation_seconds", [])]
     if evaluation and None not in evaluation:
