@@ -69,7 +69,9 @@ def landed(report: dict, name: str) -> str:
     seed's transformation classes (of the model itself, else of `fucrt`)."""
     shares = []
     for seed, models in report["per_seed"].items():
-        details = models[name].get("details") or models.get("fucrt", {}).get("details")
+        # the original's and the reference's details say where they came from (the cache), not a set
+        details = next((d for d in (models[name].get("details"), models.get("fucrt", {}).get("details"))
+                        if d and "transformation_classes" in d), None)
         if not details or models[name]["metrics"].get("forget_predicted_as") is None:
             return "-"
         shares.append(sum(models[name]["metrics"]["forget_predicted_as"][c] for c in details["transformation_classes"]))
@@ -80,7 +82,8 @@ def table(report: dict) -> list[str]:
     lines = ["| model | " + " | ".join(c for c, _ in COLUMNS) + " | forgotten -> T | transformation classes T |",
              "|---|" + "---|" * (len(COLUMNS) + 2)]
     for name, entry in report["models"].items():
-        sets = Counter(tuple(d["transformation_classes"]) for d in (entry.get("details") or {}).values())
+        sets = Counter(tuple(d["transformation_classes"]) for d in (entry.get("details") or {}).values()
+                       if d and "transformation_classes" in d)
         chosen = ", ".join(f"{list(s)} x{n}" for s, n in sets.most_common()) or "-"
         cells = [fmt(entry["stats"].get(key)) for _, key in COLUMNS]
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {landed(report, name)} | {chosen} |")
