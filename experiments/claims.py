@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fedunlearn.evaluator import AVG_GAP_TEXT  # noqa: E402
+from fedunlearn.report import md_table  # noqa: E402
 
 CLASS_SCENARIOS = ("class-iid", "class-dirichlet", "class-pathological", "majority-class")
 ABLATION = (("not", "negate the first layer", 0.29), ("not-all", "negate all layers", 0.84),
@@ -30,6 +31,11 @@ ABLATION = (("not", "negate the first layer", 0.29), ("not-all", "negate all lay
 
 
 NOT_YET = "Not computed yet: scenario {} of the suite (`fedunlearn bench experiments/bench/fashion-mnist.toml` computes it)."
+
+
+def table_or_missing(header: list[str], rows: list[list[str]], scenarios: str) -> list[str]:
+    """The table, or the line saying which of the suite's scenarios it waits for."""
+    return md_table(header, rows) if rows else [NOT_YET.format(scenarios)]
 
 
 def stat(entry: Mapping[str, Any], key: str) -> dict | None:
@@ -172,8 +178,8 @@ def fucrt_section(reports: Mapping[str, Any], run: Mapping[str, Any] | None) -> 
         "Unlearning time, class deletion under Dirichlet 0.5 (wall seconds of the phase, mean over seeds; FUCRT "
         "includes its selection round; every method gets the suite's rounds):",
         "",
-        *(["| baseline | baseline s | FUCRT s | FUCRT saves | within 19-96% or more |", "|---|---|---|---|---|",
-           *("| " + " | ".join(r) + " |" for r in time_rows)] if time_rows else [NOT_YET.format("`class-dirichlet`")]),
+        *table_or_missing(["baseline", "baseline s", "FUCRT s", "FUCRT saves", "within 19-96% or more"], time_rows,
+                          "`class-dirichlet`"),
         "",
     ]
     if run is not None:
@@ -225,9 +231,8 @@ def not_section(reports: Mapping[str, Any]) -> list[str]:
         "Our Avg Gap is in [0, 1] (the paper's is in percentage points), and its MIA term is SalUn's MIA-efficacy; "
         "NoT does not say which MIA its tables average. The difference is paired by seed.",
         "",
-        *(["| scenario | NoT avg_gap | fine-tuning avg_gap | NoT - fine-tuning | NoT below |", "|---|---|---|---|---|",
-           *("| " + " | ".join(r) + " |" for r in rows)]
-          if rows else [NOT_YET.format("`class-dirichlet`, `client-backdoor` or `sample`")]),
+        *table_or_missing(["scenario", "NoT avg_gap", "fine-tuning avg_gap", "NoT - fine-tuning", "NoT below"], rows,
+                          "`class-dirichlet`, `client-backdoor` or `sample`"),
         "",
         "Ablation, class deletion under Dirichlet 0.5:",
         "",
