@@ -21,6 +21,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from . import arraycache
 from .config import ConfigError
 
 DATA_SEED = 12345
@@ -140,11 +141,17 @@ def idx_folder(name: str, data_path: str) -> Path | None:
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.datasets import load_digits
+    """scikit-learn's digits as (N, 1, 8, 8) images in [0, 1]; read from the array cache after the first
+    process (importing scikit-learn costs a Ray worker seconds)."""
 
-    digits = load_digits()
-    x = (digits.images / 16.0).astype(np.float32)[:, None, :, :]
-    return x, digits.target.astype(np.int64)
+    def load() -> tuple[np.ndarray, np.ndarray]:
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        return (digits.images / 16.0).astype(np.float32)[:, None, :, :], digits.target.astype(np.int64)
+
+    x, y = arraycache.cached_arrays("data", arraycache.key_of("digits", package="scikit-learn"), load)
+    return x, y
 
 
 def synthetic(n_samples: int, n_classes: int, shape: tuple[int, ...], seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -163,12 +170,17 @@ def synthetic(n_samples: int, n_classes: int, shape: tuple[int, ...], seed: int)
 
 
 def _split(name: str, x: np.ndarray, y: np.ndarray, test_fraction: float) -> DataSet:
-    from sklearn.model_selection import train_test_split
+    """scikit-learn's stratified ``train_test_split`` (seeded with :data:`DATA_SEED`). It depends on the
+    samples only through their number, so its indices are computed once per machine (array cache)."""
 
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=test_fraction, random_state=DATA_SEED, stratify=y
-    )
-    return DataSet(name, x_train, y_train, x_test, y_test, int(y.max()) + 1)
+    def indices() -> tuple[np.ndarray, np.ndarray]:
+        from sklearn.model_selection import train_test_split
+
+        return train_test_split(np.arange(len(y)), test_size=test_fraction, random_state=DATA_SEED, stratify=y)
+
+    digest = arraycache.key_of("split", test_fraction, DATA_SEED, arrays=[y], package="scikit-learn")
+    train, test = arraycache.cached_arrays("splits", digest, indices)
+    return DataSet(name, x[train], y[train], x[test], y[test], int(y.max()) + 1)
 
 
 def _npz(path: Path, test_fraction: float) -> DataSet:

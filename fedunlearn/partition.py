@@ -11,6 +11,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from . import arraycache
 from .config import ConfigError
 
 
@@ -71,10 +72,12 @@ def partition_indices(labels: np.ndarray, config: Mapping[str, Any]) -> list[np.
 @functools.lru_cache(maxsize=4)
 def _cached(labels_bytes: bytes, key: tuple) -> tuple[np.ndarray, ...]:
     labels = np.frombuffer(labels_bytes, dtype=np.int64)
-    return tuple(partition_indices(labels, dict(key)))
+    digest = arraycache.key_of(key, np.__version__, arrays=[labels], package="flwr-datasets")
+    return arraycache.cached_arrays("partitions", digest, lambda: partition_indices(labels, dict(key)))
 
 
 def client_partitions(labels: np.ndarray, config: Mapping[str, Any]) -> tuple[np.ndarray, ...]:
-    """:func:`partition_indices`, cached per process (clients in one Ray worker share it)."""
+    """:func:`partition_indices`, cached per process (clients in one Ray worker share it) and on disk
+    (:mod:`fedunlearn.arraycache`: the server computes it, the workers read it back)."""
     keys = ("num-clients", "partitioner", "dirichlet-alpha", "classes-per-client", "seed")
     return _cached(np.asarray(labels, dtype=np.int64).tobytes(), tuple((k, config[k]) for k in keys))

@@ -1,0 +1,90 @@
+"""Index arrays computed once per machine: the train/test split and each seed's client partition.
+
+A simulation computes the same index arrays in several processes: the server, and every Ray worker (or
+SuperNode) that serves clients. Computing them means importing scikit-learn (the stratified split) and
+flwr-datasets (the partitioners), which on a 2-core machine cost each process 5-7 s of CPU, more than the
+work itself. So the first process to compute them stores them here, and the others read them back.
+
+Entries are addressed by content: a hash of the inputs (the labels' bytes, the split or partition keys and
+the version of the library that computes them), so a stale entry cannot be served. Each is written atomically
+(a temporary file, then a rename); one that cannot be read is computed again, and a folder that cannot be
+written is no error (the arrays are then computed in every process, as without a cache).
+
+Where: ``$FEDUNLEARN_CACHE_DIR``, else ``$XDG_CACHE_HOME/fedunlearn``, else ``~/.cache/fedunlearn``; set
+``FEDUNLEARN_CACHE_DIR=off`` to compute everything in every process. The files are small (an int64 per
+training sample and per partition) and may be deleted at any time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+ENV = "FEDUNLEARN_CACHE_DIR"
+
+
+def cache_root() -> Path | None:
+    """The folder of the cache, or None when it is switched off."""
+    chosen = os.environ.get(ENV, "")
+    if chosen.lower() == "off":
+        return None
+    if chosen:
+        return Path(chosen).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "fedunlearn"
+
+
+def key_of(*parts: object, arrays: Sequence[np.ndarray] = (), package: str | None = None) -> str:
+    """A hex digest of ``parts`` (their reprs), the bytes of ``arrays`` and the version of ``package``."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(repr(part).encode())
+        digest.update(b"\0")
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    if package is not None:
+        try:
+            digest.update(metadata.version(package).encode())
+        except metadata.PackageNotFoundError:
+            digest.update(b"-")
+    return digest.hexdigest()
+
+
+def cached_arrays(kind: str, key: str, compute: Callable[[], Sequence[np.ndarray]]) -> tuple[np.ndarray, ...]:
+    """The arrays stored under ``kind/key``, or ``compute()``'s (then stored for the next process)."""
+    root = cache_root()
+    path = root / kind / f"{key}.npz" if root is not None else None
+    if path is not None and path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                return tuple(stored[f"a{i}"] for i in range(len(stored.files)))
+        except Exception:  # truncated, corrupt or foreign: compute it again  # noqa: BLE001
+            pass
+    arrays = tuple(np.asarray(a) for a in compute())
+    if path is not None:
+        _store(path, arrays)
+    return arrays
+
+
+def _store(path: Path, arrays: tuple[np.ndarray, ...]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".npz")
+    except OSError:
+        return  # a folder we cannot write: no cache
+    try:
+        with os.fdopen(handle, "wb") as out:
+            np.savez(out, **{f"a{i}": a for i, a in enumerate(arrays)})
+        os.replace(temporary, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
