@@ -295,6 +295,43 @@ SIDES = {"plain": plain_loop, "every-core": every_core_loop, "flower": flower_on
 LABELS = {"plain": "plain loop, one process", "every-core": "plain loop, every core", "flower": "Flower on Ray"}
 
 
+HEADER = [
+    "# Overhead of Flower on Ray over plain PyTorch loops",
+    "",
+    "The same work on every side: the original FedAvg training, then NoT (first layer negated, FedAvg on the "
+    "retained data) and FUCRT (selection round, then transformation rounds), each client calling the same "
+    "functions with the same data, partition, model, seeds, local steps and aggregation order. Written by "
+    "`experiments/bench_overhead.py`, one section per experiment (a run rewrites its own section and keeps the "
+    "others); numbers are min / median / max over repeats.",
+    "",
+    f"- Sides: the *plain loop, one process* trains the clients one after another with one torch thread; the "
+    f"*plain loop, every core* runs each round's clients on a pool of {os.cpu_count()} processes (one per core, "
+    "one torch thread each) and aggregates their replies in client order; *Flower on Ray* runs one client per "
+    "CPU. The every-core loop is the yardstick: the same SGD work spread over the whole machine.",
+    "- Round = median of rounds 2..R of the phase (steady state); a phase's time includes everything the "
+    "phase does; start-up = wall time outside the phases (Ray and actor start or the pool's start, identifying "
+    "the clients, shutdown); peak = summed RSS of the process tree (Ray's processes or the pool included).",
+    "",
+]
+
+
+def write_section(page: Path, title: str, lines: list[str]) -> None:
+    """Write ``lines`` (which start with ``title``) into ``page`` in place of the section with that title, or
+    after the others; the header is rewritten and the other sections are kept as they are."""
+    sections: list[list[str]] = []
+    if page.is_file():
+        for line in page.read_text(encoding="utf-8").splitlines():
+            if line.startswith("## "):
+                sections.append([line])
+            elif sections:
+                sections[-1].append(line)
+    kept = [section for section in sections if section[0] != title]
+    position = next((i for i, section in enumerate(sections) if section[0] == title), len(kept))
+    kept.insert(min(position, len(kept)), lines)
+    text = "\n".join(HEADER + [line for section in kept for line in section]).rstrip("\n") + "\n"
+    page.write_text(text, encoding="utf-8")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiment", default=str(ROOT / "experiments" / "default.toml"))
@@ -339,15 +376,13 @@ def main() -> int:
         values = [r[key] for r in by_side[side]]
         return min(values), statistics.median(values), max(values)
 
+    experiment = Path(args.experiment).resolve()
+    shown = experiment.relative_to(ROOT) if experiment.is_relative_to(ROOT) else experiment
+    title = f"## {shown}" + (f" ({args.run_config})" if args.run_config else "")
     lines = [
-        "# Overhead of Flower on Ray over plain PyTorch loops",
+        title,
         "",
-        "The same work on every side: the original FedAvg training, then NoT (first layer negated, FedAvg on the "
-        "retained data) and FUCRT (selection round, then transformation rounds), each client calling the same "
-        "functions with the same data, partition, model, seeds, local steps and aggregation order. Written by "
-        "`experiments/bench_overhead.py`; numbers are min / median / max over repeats.",
-        "",
-        f"- Command: `python experiments/bench_overhead.py --experiment {Path(args.experiment).resolve().relative_to(ROOT)}"
+        f"- Command: `python experiments/bench_overhead.py --experiment {shown}"
         f" --repeats {args.repeats} --run-config \"{args.run_config}\"`",
         f"- Config: dataset {config['dataset']}, model {config['model']}, {config['num-clients']} clients "
         f"({config['partitioner']}, alpha {config['dirichlet-alpha']}), {config['num-server-rounds']} training rounds, "
@@ -355,13 +390,6 @@ def main() -> int:
         f"{config['batch-size']}, forget class {config['forget-class']}, seed {config['seed']}",
         f"- Machine: {platform.platform()}, {psutil.cpu_count()} CPUs, "
         f"{psutil.virtual_memory().total / 2**30:.0f} GiB; {environment.describe()}",
-        f"- Sides: the *plain loop, one process* trains the clients one after another with one torch thread; the "
-        f"*plain loop, every core* runs each round's clients on a pool of {os.cpu_count()} processes (one per core, "
-        "one torch thread each) and aggregates their replies in client order; *Flower on Ray* runs one client per "
-        "CPU. The every-core loop is the yardstick: the same SGD work spread over the whole machine.",
-        "- Round = median of rounds 2..R of the phase (steady state); a phase's time includes everything the "
-        "phase does; start-up = wall time outside the phases (Ray and actor start or the pool's start, identifying "
-        "the clients, shutdown); peak = summed RSS of the process tree (Ray's processes or the pool included).",
         "",
         f"| measure | {' | '.join(LABELS[s] for s in SIDES)} | Flower / every core | Flower / one process |",
         "|---|---|---|---|---|---|",
@@ -376,7 +404,7 @@ def main() -> int:
         lines.append(f"| {label} | {' | '.join(cells)} | {' | '.join(ratios)} |")
     lines += ["", "Largest absolute difference between the final weights of either plain side and Flower's: "
               + ", ".join(f"{phase} {diff:.2e}" for phase, diff in max_diff.items()) + ".", ""]
-    Path(args.out).write_text("\n".join(lines), encoding="utf-8")
+    write_section(Path(args.out), title, lines)
     print("\n".join(lines))
     print(f"round ratio, Flower / every-core plain loop: "
           f"{stats('flower', 'original.round')[1] / stats('every-core', 'original.round')[1]:.2f}x")
