@@ -6,9 +6,9 @@ samples per client, so the data set itself grows with N). For each N it records,
 the round times of the original training and of the unlearning rounds of FUCRT and NoT (min / median
 / max over rounds 2..R of every repeat), FUCRT's selection round (which asks every client, as in the
 paper), and the peak resident memory of the whole process tree (Ray's workers included), sampled every
-20 ms (min / median / max over repeats). Writes experiments/results/scale.md.
+250 ms (min / median / max over repeats). Writes experiments/results/scale.md.
 
-    python experiments/bench_scale.py [--clients 10,100,1000,10000] [--repeats 3]
+    python experiments/bench_scale.py [--clients 10,100,1000,2000] [--repeats 3] [--large-repeats 1]
 """
 
 from __future__ import annotations
@@ -90,8 +90,10 @@ def pooled(repeats: list[dict]) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", default="10,100,1000,10000")
+    parser.add_argument("--clients", default="10,100,1000,2000")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--large-repeats", type=int, default=1,
+                        help=f"repeats of the runs with more than {CONTROL_MAX} clients (minutes each)")
     args = parser.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
     rows = []
@@ -100,7 +102,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for n, samples in runs:
             repeats = []
-            for repeat in range(args.repeats):
+            for repeat in range(args.repeats if n <= CONTROL_MAX else args.large_repeats):
                 repeats.append(measure(n, Path(tmp) / f"n{n}-{samples}-{repeat}", samples))
                 r = repeats[-1]
                 print(f"N={n} (repeat {repeat + 1}): original round {spread(r['original'])} s, fucrt "
@@ -108,20 +110,22 @@ def main() -> int:
                       f"peak {r['peak_gib']:.2f} GiB, wall {r['wall']:.0f} s", flush=True)
             rows.append(pooled(repeats))
     lines = [
-        "# Scale: 10, 100 and 1,000 clients, 10 sampled per round",
+        f"# Scale: {', '.join(f'{c:,}' for c in counts)} clients, 10 sampled per round",
         "",
         "Written by `python experiments/bench_scale.py`. Each client holds 200 synthetic samples (160 for training), "
         "so the data set grows with the number of clients N; each round samples 10 clients (`fraction-train` = "
         "10 / N). The last row is a control: the data set of the largest N held by the smallest number of clients, "
         "so that what grows with the data and what grows with the clients can be told apart. Round times are min / "
-        f"median / max over rounds 2 and later of {args.repeats} runs, in seconds; FUCRT's selection, peak memory and "
-        "wall time are min / median / max over the runs. Peak memory is the summed resident memory of "
-        "the whole process tree (the CLI, Ray's processes and its two workers), sampled every 20 ms. The evaluator "
-        "scores every model on the whole training set, so its time and memory grow with the data.",
+        f"median / max over rounds 2 and later of {args.repeats} runs ({args.large_repeats} above {CONTROL_MAX:,} "
+        "clients), in seconds; FUCRT's selection, peak memory and wall time are min / median / max over the runs. "
+        "Peak memory is the summed resident memory of the whole process tree (the CLI, Ray's processes and its two "
+        f"workers), sampled every {PeakMemory.INTERVAL:g} s. The evaluator scores every model on the whole training set, so its time and "
+        "memory grow with the data.",
         "",
         f"- Machine: {platform.platform()}, {psutil.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB;"
         f" {environment.describe()}.",
-        f"- Command: `python experiments/bench_scale.py --clients {args.clients} --repeats {args.repeats}`; per N: "
+        f"- Command: `python experiments/bench_scale.py --clients {args.clients} --repeats {args.repeats} "
+        f"--large-repeats {args.large_repeats}`; per N: "
         f"`fedunlearn run --run-config \"{overrides(1000)}\"` (with N = 1000 there). The variant "
         f"`fucrt-select-fraction` = {SELECTION_SAMPLE} / N asks a seeded sample of {SELECTION_SAMPLE} clients in FUCRT's "
         "selection instead of all N.",

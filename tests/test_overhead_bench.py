@@ -33,3 +33,17 @@ def test_plain_loops_and_flower_end_each_phase_at_the_same_weights(tmp_path):
                     "start-up"):
         assert f"| {measure}" in text
     assert "plain loop, every core" in text and "Flower / every core" in text
+
+
+def test_a_run_rewrites_its_own_section_of_the_page_and_keeps_the_others(tmp_path):
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from bench_overhead import HEADER, write_section
+
+    page = tmp_path / "overhead.md"
+    write_section(page, "## a", ["## a", "", "first a"])
+    write_section(page, "## b", ["## b", "", "first b"])
+    write_section(page, "## a", ["## a", "", "second a"])
+    text = page.read_text()
+    assert text.startswith(HEADER[0] + "\n") and text.count("## a") == 1 and text.count("## b") == 1
+    assert "second a" in text and "first a" not in text and "first b" in text
+    assert text.index("## a") < text.index("## b")  # a section keeps its place
