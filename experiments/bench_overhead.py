@@ -22,7 +22,9 @@ import logging
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -329,7 +331,8 @@ HEADER = [
     f"- Sides: the *plain loop, one process* trains the clients one after another with one torch thread; the "
     f"*plain loop, every core* runs each round's clients on a pool of {os.cpu_count()} processes (one per core, "
     "one torch thread each) and aggregates their replies in client order; *Flower on Ray* runs one client per "
-    "CPU. The every-core loop is the yardstick: the same SGD work spread over the whole machine.",
+    "CPU. The every-core loop is the yardstick: the same SGD work spread over the whole machine. Each side of each "
+    "repeat runs in a fresh process, and the order of the sides turns with every repeat.",
     "- Round = median of rounds 2..R of the phase (steady state); a phase's time includes everything the "
     "phase does; start-up = wall time outside the phases (Ray and actor start or the pool's start, identifying "
     "the clients, shutdown); peak = summed RSS of the process tree (Ray's processes or the pool included), "
@@ -365,6 +368,7 @@ def main() -> int:
                         help="diagnosis only: the interval (s) at which Flower's simulation engine looks for new "
                              "messages (0.1 in flwr/server/superlink/fleet/vce/vce_api.py), to measure what it costs "
                              "a round; fedunlearn's runs never change it")
+    parser.add_argument("--side-out", help=argparse.SUPPRESS)  # internal: run one side, save its row there
     parser.add_argument("--sides", default="plain,every-core,flower",
                         help="the sides to run: all three (the comparison, written to --out) or one alone (for a "
                              "profiler)")
@@ -382,17 +386,33 @@ def main() -> int:
     sides = [side.strip() for side in args.sides.split(",")]
     if not sides or set(sides) - set(SIDES) or (len(sides) > 1 and sorted(sides) != sorted(SIDES)):
         raise SystemExit(f"bench_overhead: --sides {args.sides!r}: must be {','.join(SIDES)} or one of them")
+    if args.side_out:  # one side for the comparison, in a process of its own
+        with PeakMemory() as memory:
+            result = SIDES[sides[0]](config)
+        row = {"side": sides[0], **summarise(result), "peak_mb": memory.peak / 2**20,
+               "states": {phase: p[0] for phase, p in result["phases"].items()}}
+        torch.save(row, args.side_out)
+        return 0
     rows = []
-    for repeat in range(1, args.repeats + 1):
-        for side in sides:
-            with PeakMemory(enabled=len(sides) > 1) as memory:  # a profiled run samples no memory
-                result = SIDES[side](config)
-            row = {"repeat": repeat, "side": side, **summarise(result), "peak_mb": memory.peak / 2**20,
-                   "states": {phase: p[0] for phase, p in result["phases"].items()}}
-            rows.append(row)
-            print(f"repeat {repeat} {side:<10} wall {row['wall']:6.2f} s  start-up {row['startup']:5.2f} s  "
-                  + "  ".join(f"{phase} round {row[f'{phase}.round']:.3f} s" for phase in PHASES)
-                  + f"  peak {row['peak_mb']:7.0f} MiB", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for repeat in range(1, args.repeats + 1):
+            # Each side in a fresh process (a side run after another in one process came out up to 15% slower),
+            # in an order that turns with every repeat.
+            for side in sides[repeat - 1:] + sides[:repeat - 1]:
+                if len(sides) == 1:
+                    row = {"side": side, **summarise(SIDES[side](config)), "peak_mb": 0.0}  # for a profiler
+                else:
+                    out = Path(tmp) / f"{side}-{repeat}.pt"
+                    subprocess.run([sys.executable, __file__, "--experiment", args.experiment, "--run-config",
+                                    args.run_config, "--sides", side, "--side-out", str(out)]
+                                   + (["--flower-scan-interval", str(args.flower_scan_interval)]
+                                      if args.flower_scan_interval is not None else []), check=True)
+                    row = torch.load(out, weights_only=False)
+                row["repeat"] = repeat
+                rows.append(row)
+                print(f"repeat {repeat} {side:<10} wall {row['wall']:6.2f} s  start-up {row['startup']:5.2f} s  "
+                      + "  ".join(f"{phase} round {row[f'{phase}.round']:.3f} s" for phase in PHASES)
+                      + f"  peak {row['peak_mb']:7.0f} MiB", flush=True)
     if len(sides) == 1:
         return 0  # one side alone is for profiling: nothing to compare
     by_side = {side: [r for r in rows if r["side"] == side] for side in SIDES}
