@@ -21,6 +21,7 @@ num-server-rounds = 3
 local-epochs = 1
 unlearn-rounds = 1
 cache-dir = "{cache}"
+round-deadline-floor = 30.0
 
 [scenario.class]
 title = "Class deletion"

@@ -16,7 +16,8 @@ from strategies.fedavg import payload_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ("dataset='digits' model='mlp' num-clients=3 partitioner='iid' num-server-rounds=8 local-epochs=1 "
-         "forget-class=3 unlearn-methods='finetune' unlearn-rounds=2")
+         "forget-class=3 unlearn-methods='finetune' unlearn-rounds=2 "
+         "round-deadline-floor=30")  # no late-answer retries on a loaded machine: counts are exact
 ACCURACIES = ("forget_acc", "retain_acc", "test_acc", "test_forget_acc", "test_retain_acc")
 
 
