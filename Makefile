@@ -19,7 +19,7 @@ run: $(STAMP)
 	$(VENV)/bin/fedunlearn run experiments/seeds.toml
 
 test: $(STAMP)
-	$(PY) -m pytest -q -ra --durations=15 -n auto --dist loadgroup
+	$(PY) -m pytest -q -ra --durations=15
 
 bench: $(STAMP)
 	$(PY) experiments/bench_overhead.py

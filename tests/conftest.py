@@ -29,16 +29,3 @@ def pytest_unconfigure(config):
     if getattr(config, "_fedunlearn_arrays", None):
         shutil.rmtree(config._fedunlearn_arrays, ignore_errors=True)
 
-
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (``make test`` runs ``-n auto --dist loadgroup``) the tests that start Ray run in one
-    worker, one after another (two Ray clusters at once would only fight over the cores), and the deployment
-    tests (real SuperLink and SuperNode processes, mostly waiting on each other's polls) in another, beside
-    them; unit tests go wherever a worker is free, except test_plugins.py's, which install a plugin into the
-    environment every Ray worker loads its methods from."""
-    for item in items:
-        module = item.module.__name__
-        if module == "test_deployment" and "ray_cluster" not in item.name:
-            item.add_marker(pytest.mark.xdist_group("deployment"))
-        elif item.get_closest_marker("e2e") is not None or "ray_cluster" in item.name or module == "test_plugins":
-            item.add_marker(pytest.mark.xdist_group("ray"))
