@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping
 __all__ = ["ConfigError"]
 
 DATASETS = ("digits", "synthetic", "fashion_mnist", "mnist", "cifar10", "idx", "npz")
-MODELS = ("mlp", "cnn", "lenet5", "cnn2", "resnet18")
+MODELS = ("mlp", "cnn", "lenet5", "cnn2", "cnn2-16", "cnn2-8", "resnet18")
 PARTITIONERS = ("iid", "dirichlet", "pathological")
 
 

@@ -88,23 +88,38 @@ class LeNet5(Classifier):
 
 class TwoConvCNN(Classifier):
     """Two 3x3 conv layers of 32 and 64 channels, each followed by ReLU and 2x2 max-pooling, a dense layer of
-    128 (the representation) and the head: 421,642 parameters on 1x28x28 inputs; needs at least 4x4."""
+    128 (the representation) and the head: 421,642 parameters on 1x28x28 inputs; needs at least 4x4.
+    Subclasses change the widths."""
 
     MIN_SIZE = 4
+    WIDTHS = (32, 64)
 
     def __init__(self, input_shape: tuple[int, ...], num_classes: int, hidden: int = 128) -> None:
         super().__init__()
         channels, height, width = input_shape
+        first, second = self.WIDTHS
         self.body = nn.Sequential(
-            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-            nn.Linear(64 * (height // 4) * (width // 4), hidden), nn.ReLU(),
+            nn.Conv2d(channels, first, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(first, second, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(second * (height // 4) * (width // 4), hidden), nn.ReLU(),
         )
         self.feature_dim = hidden
         self.head = nn.Linear(hidden, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
+
+
+class TwoConvCNN16(TwoConvCNN):
+    """The 2-conv CNN at half width, 16 and 32 channels: 206,922 parameters on 1x28x28 inputs."""
+
+    WIDTHS = (16, 32)
+
+
+class TwoConvCNN8(TwoConvCNN):
+    """The 2-conv CNN at a quarter width, 8 and 16 channels."""
+
+    WIDTHS = (8, 16)
 
 
 class BasicBlock(nn.Module):
@@ -148,7 +163,8 @@ class ResNet18(Classifier):
 
 
 MODEL_CLASSES: dict[str, type[Classifier]] = {
-    "mlp": MLP, "cnn": SmallCNN, "lenet5": LeNet5, "cnn2": TwoConvCNN, "resnet18": ResNet18,
+    "mlp": MLP, "cnn": SmallCNN, "lenet5": LeNet5, "cnn2": TwoConvCNN, "cnn2-16": TwoConvCNN16, "cnn2-8": TwoConvCNN8,
+    "resnet18": ResNet18,
 }
 
 

@@ -7,7 +7,8 @@ from fedunlearn.models import build_model
 @pytest.mark.parametrize(
     "name, shape",
     [("mlp", (1, 8, 8)), ("cnn", (1, 8, 8)), ("cnn", (1, 28, 28)), ("mlp", (3, 32, 32)), ("resnet18", (3, 32, 32)),
-     ("lenet5", (1, 28, 28)), ("lenet5", (3, 32, 32)), ("lenet5", (1, 16, 16)), ("cnn2", (1, 28, 28)), ("cnn2", (1, 8, 8))],
+     ("lenet5", (1, 28, 28)), ("lenet5", (3, 32, 32)), ("lenet5", (1, 16, 16)), ("cnn2", (1, 28, 28)), ("cnn2", (1, 8, 8)),
+     ("cnn2-8", (1, 28, 28)), ("cnn2-16", (1, 28, 28))],
 )
 def test_logits_and_representation_shapes(name, shape):
     model = build_model(name, shape, 10, seed=0).eval()
@@ -40,6 +41,10 @@ def test_lenet5_and_cnn2_parameter_counts_on_28x28():
     assert sum(p.numel() for p in build_model("lenet5", (1, 28, 28), 10).parameters()) == 44_426
     # 32*9+32 + 64*32*9+64 + 3136*128+128 + 128*10+10 = 421,642.
     assert sum(p.numel() for p in build_model("cnn2", (1, 28, 28), 10).parameters()) == 421_642
+    # The same at a quarter width (the Fashion-MNIST default): 8*9+8 + 16*8*9+16 + 784*128+128 + 128*10+10.
+    assert sum(p.numel() for p in build_model("cnn2-8", (1, 28, 28), 10).parameters()) == 103_018
+    # At half width: 16*9+16 + 32*16*9+32 + 1568*128+128 + 128*10+10.
+    assert sum(p.numel() for p in build_model("cnn2-16", (1, 28, 28), 10).parameters()) == 206_922
 
 
 def test_a_model_too_big_for_the_images_is_refused_before_anything_runs():
