@@ -160,9 +160,10 @@ def simulate(config: Mapping[str, Any], verbose: bool = False, resume: str | Non
     return results["report"]
 
 
-def bench_suite(suite_path: str | Path, out: str | Path, verbose: bool = False) -> Path:
+def bench_suite(suite_path: str | Path, out: str | Path, verbose: bool = False, page_only: bool = False) -> Path:
     """Validate the whole suite, compute its missing cells in this process (one simulation per group of
     scenarios that share their federation size and Ray settings) and write the page; returns its path.
+    ``page_only`` computes nothing: the page of the cells already stored, which says which are missing.
     Raises ConfigError before anything runs, RunFailed when a cell fails (finished cells are kept)."""
     from strategies.flow import check_experiment
     from strategies.server_app import make_matrix_app
@@ -182,7 +183,10 @@ def bench_suite(suite_path: str | Path, out: str | Path, verbose: bool = False) 
     todo = [c for c in all_cells if not c.done()]
     progress = ConsoleProgress()
     progress.message(f"benchmark {suite.name}: {len(suite.scenarios)} scenarios x {len(suite.seeds)} seeds = "
-                     f"{len(all_cells)} cells, {len(all_cells) - len(todo)} already computed")
+                     f"{len(all_cells)} cells, {len(all_cells) - len(todo)} already computed"
+                     + ("; writing their page, computing nothing (--page-only)" if page_only else ""))
+    if page_only:
+        todo = []
     progress.matrix_start(len(all_cells), len(all_cells) - len(todo))
     group_of = lambda c: (c.config["num-clients"], c.config["client-cpus"], c.config["ray-address"])  # noqa: E731
     for _, group in groupby(sorted(todo, key=group_of), key=group_of):
@@ -191,8 +195,14 @@ def bench_suite(suite_path: str | Path, out: str | Path, verbose: bool = False) 
         _run_on_ray(make_matrix_app(group, progress, results), group[0].config, results, verbose)
         if results.get("done") != len(group):
             raise RunFailed(results.get("error", "a cell did not finish"))
-    reports = {s.name: bench.scenario_report(s, [c for c in all_cells if c.scenario is s]) for s in suite.scenarios}
-    page = bench.write_page(suite, reports, out_dir, command, environment.describe())
+    done = [c for c in all_cells if c.done()]
+    if not done:
+        raise ConfigError(f"suite {str(suite_path)!r}: no cell is stored under {str(out_dir / 'cells' / suite.name)!r}; "
+                          "nothing to write (run it without --page-only)")
+    reports = {s.name: bench.scenario_report(s, [c for c in done if c.scenario is s]) for s in suite.scenarios
+               if any(c.scenario is s for c in done)}
+    page = bench.write_page(suite, reports, out_dir, command, environment.describe(),
+                            missing=[c for c in all_cells if c not in done])
     progress.message(f"results page: {page}")
     return page
 

@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping
 
 from .config import DEFAULTS, ConfigError, _safe_name, read_toml
 from .evaluator import AVG_GAP_TEXT
-from .report import NO_SIGNAL, REFERENCE, combine, md_table, no_signal_note, sequential_rows
+from .report import NO_SIGNAL, REFERENCE, one_off_lines, combine, md_table, no_signal_note, sequential_rows
 
 SUITE_FIELDS = ("name", "page", "seeds", "common", "scenario")
 TABLE = (("forget_acc", "metrics.forget_acc"), ("retain_acc", "metrics.retain_acc"), ("test_acc", "metrics.test_acc"),
@@ -193,8 +193,10 @@ def _timing(reports: Mapping[str, dict]) -> str:
     return text
 
 
-def write_page(suite: Suite, reports: Mapping[str, dict], out: Path, command: str, machine: str) -> Path:
-    """``<page>.md``, ``<page>.json`` and ``plots/<page>/`` in ``out``."""
+def write_page(suite: Suite, reports: Mapping[str, dict], out: Path, command: str, machine: str,
+               missing: list[Cell] = ()) -> Path:
+    """``<page>.md``, ``<page>.json`` and ``plots/<page>/`` in ``out``. ``reports`` holds the scenarios with at
+    least one stored cell; a page with ``missing`` cells says which, at its top and in each scenario."""
     from .plots import write_benchmark_plot
 
     out.mkdir(parents=True, exist_ok=True)
@@ -220,13 +222,23 @@ def write_page(suite: Suite, reports: Mapping[str, dict], out: Path, command: st
         f"![avg_gap and speedup per scenario]({plot.relative_to(out)})",
         "",
     ]
+    if missing:
+        total = len(suite.scenarios) * len(suite.seeds)
+        lines[1:1] = ["", f"**Partial page: {total - len(missing)} of the suite's {total} cells are computed.** "
+                      "Missing: " + "; ".join(c.label for c in missing) + f". `fedunlearn bench {suite.path}` "
+                      "computes them and rewrites this page."]
     for scenario in suite.scenarios:
+        if scenario.name not in reports:
+            lines += [f"## {scenario.title} (`{scenario.name}`)", "", "Not computed yet.", ""]
+            continue
         report = reports[scenario.name]
         changed = {k: v for k, v in scenario.config.items() if k not in ("name",) and DEFAULTS.get(k) != v}
         lines += [f"## {scenario.title} (`{scenario.name}`)", "",
                   "Keys different from the defaults: " + ", ".join(f"`{k} = {json.dumps(v)}`" for k, v in
                                                                    changed.items()) + ".", "",
                   *scenario_table(report), ""]
+        if one_off := one_off_lines(report["models"]):  # WF-Net's filters, GENIU's generator (means over seeds)
+            lines += [line for line in one_off if line] + [""]
         if None not in report["cell_seconds"]:
             evaluation = report.get("cell_evaluation_seconds") or []
             lines += [f"Wall time per seed (every model of the scenario, evaluation included): "

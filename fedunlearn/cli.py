@@ -30,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", default="experiments/results", help="where benchmark.md/.json, plots/ and "
                                                                     "cells/ go (default: %(default)s)")
     bench.add_argument("--verbose", action="store_true", help="show Flower's and Ray's own logs")
+    bench.add_argument("--page-only", action="store_true", help="compute nothing: write the page of the cells "
+                                                                "already stored (it names the missing ones)")
     sub.add_parser("methods", help="list every unlearning method, where it comes from and the requests it serves")
     deploy = sub.add_parser("deploy", help="Flower deployment: credentials, or a local federation to try it")
     what = deploy.add_subparsers(dest="deploy_command", required=True)
@@ -90,12 +92,12 @@ def experiment_config(experiment: str | None, run_config: str = "", out: str | N
     return validated(experiment, run_config, out)
 
 
-def run_bench(suite_path: str, out: str, verbose: bool = False) -> int:
+def run_bench(suite_path: str, out: str, verbose: bool = False, page_only: bool = False) -> int:
     """``fedunlearn bench``: the suite's missing cells and its page, in this process; an exit code."""
     from .api import bench_suite
 
     try:
-        bench_suite(suite_path, out, verbose)
+        bench_suite(suite_path, out, verbose, page_only)
     except ConfigError as exc:
         print(f"fedunlearn: error: {exc}", file=sys.stderr)
         return 2
@@ -148,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "deploy":
         return deploy(args)
     if args.command == "bench":
-        return run_bench(args.suite, args.out, args.verbose)
+        return run_bench(args.suite, args.out, args.verbose, args.page_only)
     if args.command == "methods":
         return list_methods()
     try:

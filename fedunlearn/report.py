@@ -266,7 +266,7 @@ def markdown(report: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
         "`failures`: clients left out of a round (an error, or no answer within `round-timeout`, also after "
         "`round-retries` more asks); the rounds went on with the others. `retries`: requests sent again to "
         "clients that had failed (counted in client_rounds too). " + cache_note(models) + _evaluation_note(report),
-        *_one_off_lines(models),
+        *one_off_lines(models),
         "",
         *_sequential_section(report),
         "## Plots",
@@ -345,7 +345,7 @@ def _sequential_section(report: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def _one_off_lines(models: Mapping[str, Any]) -> list[str]:
+def one_off_lines(models: Mapping[str, Any]) -> list[str]:
     """Costs paid once, during or right after training, for every later request (WF-Net's filters, GENIU's
     generator): apart from the request's cost, with the original model's cost with and without them."""
     lines = []

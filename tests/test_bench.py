@@ -94,6 +94,22 @@ def test_the_matrix_runs_writes_one_page_and_a_rerun_skips_computed_cells(tmp_pa
     assert "retrain: reused from the cache" in err  # the client scenario's references were trained before
     assert "not" in json.loads((out / "tiny-page.json").read_text())["scenarios"]["client"]["models"]
 
+    # --page-only computes nothing: the page of the stored cells, naming the missing ones.
+    (out / "cells" / "tiny" / "client" / "seed-1.json").unlink()
+    (out / "cells" / "tiny" / "class" / "seed-0.json").unlink()
+    (out / "cells" / "tiny" / "class" / "seed-1.json").unlink()
+    capsys.readouterr()
+    assert main(["bench", str(changed), "--out", str(out), "--page-only"]) == 0
+    assert "cell 1/" not in capsys.readouterr().err
+    partial = (out / "tiny-page.md").read_text()
+    assert "**Partial page: 1 of the suite's 4 cells are computed.** Missing: class, seed 0; class, seed 1; " \
+           "client, seed 1." in partial
+    assert "## Class deletion (`class`)\n\nNot computed yet." in partial
+    assert json.loads((out / "tiny-page.json").read_text())["scenarios"]["client"]["seeds"] == [0]
+    (out / "cells" / "tiny" / "client" / "seed-0.json").unlink()
+    assert main(["bench", str(changed), "--out", str(out), "--page-only"]) == 2
+    assert "no cell is stored under" in capsys.readouterr().err
+
 
 def test_a_stored_cell_counts_keys_added_later_at_their_default(tmp_path):
     from fedunlearn.bench import Cell, Scenario
