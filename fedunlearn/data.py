@@ -173,6 +173,12 @@ def _split(name: str, x: np.ndarray, y: np.ndarray, test_fraction: float) -> Dat
     """scikit-learn's stratified ``train_test_split`` (seeded with :data:`DATA_SEED`). It depends on the
     samples only through their number, so its indices are computed once per machine (array cache)."""
 
+    classes, n_test = len(np.unique(y)), int(np.ceil(test_fraction * len(y)))  # scikit-learn's rounding
+    if min(n_test, len(y) - n_test) < classes:
+        raise ConfigError(f"test-fraction = {test_fraction!r}: splits {name}'s {len(y)} samples into {len(y) - n_test} "
+                          f"training and {n_test} test samples; the stratified split needs at least one of each of "
+                          f"its {classes} classes on both sides")
+
     def indices() -> tuple[np.ndarray, np.ndarray]:
         from sklearn.model_selection import train_test_split
 

@@ -206,3 +206,15 @@ def test_class_imbalance_shrinks_the_training_split_only():
     assert counts[0] == np.bincount(balanced.y_train)[0] and counts[9] <= counts[0] / 9
     assert np.all(np.diff(counts) <= 1)  # non-increasing, up to rounding between near-equal classes
     assert np.array_equal(skewed.y_test, balanced.y_test)
+
+
+def test_a_test_fraction_too_small_for_a_stratified_split_is_refused_in_one_line():
+    from fedunlearn.config import ConfigError
+    from strategies.flow import check_experiment
+
+    # digits: 1,797 samples of 10 classes; 0.004 leaves ceil(7.19) = 8 test samples, fewer than the classes.
+    with pytest.raises(ConfigError, match=r"^test-fraction = 0.004: splits digits's 1797 samples into 1789 training "
+                                          r"and 8 test samples; the stratified split needs at least one of each of its "
+                                          r"10 classes on both sides$"):
+        check_experiment({"test-fraction": 0.004})
+    assert check_experiment({"test-fraction": 0.006})["test-fraction"] == 0.006  # 11 test samples: enough
