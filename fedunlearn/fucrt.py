@@ -69,6 +69,16 @@ def global_transformation_set(local_sets: Sequence[Sequence[int]], local_sums: S
     return [int(c) for c in ranked[:size]]
 
 
+def vote_or_nearest(local_sets: Sequence[Sequence[int]], local_sums: Sequence[np.ndarray], prototypes: np.ndarray,
+                    present: np.ndarray, forget_class: int) -> tuple[list[int], bool]:
+    """The clients' vote (:func:`global_transformation_set`) and whether it fell back: when no client proposed
+    a class (no client's model predicts enough of its forgotten samples as their class, as on pathological
+    splits), the one retained class whose prototype is nearest the forgotten class's (the ablation's rule)."""
+    if any(len(s) for s in local_sets):
+        return global_transformation_set(local_sets, local_sums), False
+    return nearest_centroid_set(prototypes, present, forget_class, 1), True
+
+
 def nearest_centroid_set(prototypes: np.ndarray, present: np.ndarray, forget_class: int, size: int) -> list[int]:
     """Ablation: the ``size`` retained classes whose prototype is most cosine-similar to the forgotten class's."""
     unit = prototypes / np.maximum(np.linalg.norm(prototypes, axis=1, keepdims=True), 1e-12)

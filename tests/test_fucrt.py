@@ -97,3 +97,15 @@ def test_prototype_sums_and_count_weighted_aggregation():
     prototypes, counts = aggregate_prototypes([sums_a, sums_b], [counts_a, counts_b])
     assert prototypes.tolist() == [[1.5, 0.5], [0.0, 4.0], [0.0, 0.0]]  # (2+4)/4, (2+0)/4; class 2: none
     assert counts.tolist() == [4, 1, 0]
+
+
+def test_with_no_proposal_the_vote_falls_back_to_the_nearest_retained_centroid():
+    from fedunlearn.fucrt import vote_or_nearest
+
+    # Class 0 is forgotten; class 2's prototype points the same way (cosine 1), class 1's is orthogonal, and
+    # class 3 has no samples left.
+    prototypes = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 0.1], [1.0, 0.0]])
+    present = np.array([True, True, True, False])
+    sums = [np.zeros(4), np.zeros(4)]
+    assert vote_or_nearest([[], []], sums, prototypes, present, 0) == ([2], True)
+    assert vote_or_nearest([[], [1]], [np.zeros(4), np.array([0, 1.0, 0, 0])], prototypes, present, 0) == ([1], False)

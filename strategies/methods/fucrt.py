@@ -23,7 +23,7 @@ import torch
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
 
 from fedunlearn.cost import Cost, PhaseResult
-from fedunlearn.fucrt import aggregate_prototypes, global_transformation_set, nearest_centroid_set
+from fedunlearn.fucrt import aggregate_prototypes, nearest_centroid_set, vote_or_nearest
 from fedunlearn.training import derive_seed
 
 from ..fedavg import AccountedFedAvg, content_bytes, payload_bytes
@@ -90,8 +90,8 @@ class Fucrt(UnlearningMethod):
         local_sums = [r["second-sums"].numpy() for r in records]
         prototypes, counts = aggregate_prototypes([r["sums"].numpy() for r in records],
                                                   [r["counts"].numpy() for r in records])
-        voted = global_transformation_set(local_sets, local_sums)
         forget_class = session.request.forget_class  # this step's class under sequential requests
+        voted, fallback = vote_or_nearest(local_sets, local_sums, prototypes, counts > 0, forget_class)
         if cfg["fucrt-selection"] == "vote":
             classes = voted
         elif cfg["fucrt-selection"] == "random":
@@ -109,12 +109,15 @@ class Fucrt(UnlearningMethod):
             "local_sets": {str(m.content["metrics"]["partition-id"]): [int(c) for c in s]
                            for m, s in zip(replies, local_sets) if s},
             "local_set_sizes": dict(Counter(len(s) for s in local_sets if s)),
+            "vote_fallback": fallback,
         }
         return classes, details, prototypes, counts, cost
 
     def unlearn(self, session, original: PhaseResult) -> PhaseResult:
         classes, details, prototypes, counts, selection_cost = self.select(session, original)
-        session.progress.message(f"{self.label}: transformation classes {classes} ({self.config['fucrt-selection']})")
+        session.progress.message(f"{self.label}: transformation classes {classes} ({self.config['fucrt-selection']}"
+                                 + ("; no client proposed a class, so the vote fell back to the nearest centroid)"
+                                    if details["vote_fallback"] else ")"))
         strategy = FucrtStrategy(
             prototypes, counts, session.request.forget_class, **session.strategy_kwargs(self.label, "all"))
         result = session.run_phase(self.label, original.arrays, self.config["unlearn-rounds"], view="all",
