@@ -1,0 +1,88 @@
+"""experiments/claims.py: the verdicts of the claims page, on hand-made suite results."""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "experiments"))
+
+import claims  # noqa: E402
+
+
+def _stat(mean, low=None, high=None):
+    return {"mean": mean, "ci95": [low, high] if low is not None else None}
+
+
+def _model(**stats):
+    return {"stats": {key.replace("__", "."): value for key, value in stats.items()}}
+
+
+def _scenario(models, forget_class=0, per_seed=None, seeds=(0, 1, 2)):
+    return {"experiment": {"verdict-tolerance": 0.02, "forget-class": forget_class, "num-server-rounds": 10,
+                           "local-epochs": 1},
+            "models": models, "seeds": list(seeds), "per_seed_values": per_seed or {}}
+
+
+def test_a_class_method_is_held_when_it_forgets_and_keeps_and_not_held_when_it_loses_utility():
+    retrain = _model(metrics__forget_acc=_stat(0.0, 0.0, 0.0), metrics__test_retain_acc=_stat(0.91, 0.90, 0.92))
+    good = _model(metrics__forget_acc=_stat(0.01, 0.0, 0.03), metrics__test_retain_acc=_stat(0.90, 0.89, 0.91),
+                  gap__test_retain_acc=_stat(-0.01, -0.015, -0.005))
+    broken = _model(metrics__forget_acc=_stat(0.0, 0.0, 0.0), metrics__test_retain_acc=_stat(0.5, 0.4, 0.6),
+                    gap__test_retain_acc=_stat(-0.41, -0.5, -0.3))
+    reports = {"class-dirichlet": _scenario({"retrain": retrain, "lra-npp": good, "wf-net": broken})}
+    text = "\n".join(claims.five_methods_section(reports))
+    lra = next(line for line in text.splitlines() if line.startswith("| `lra-npp`"))
+    wf = next(line for line in text.splitlines() if line.startswith("| `wf-net`"))
+    assert lra.endswith("| **held** |") and "| held | 0.900 [0.890, 0.910] vs 0.910 [0.900, 0.920] | held |" in lra
+    assert wf.endswith("| **not held** |")
+    # GENIU's, SalUn's and L2UL's scenarios are absent: each says which scenario it waits for.
+    assert "`majority-class`: Not computed yet" in text and "`sample-few`: Not computed yet" in text
+
+
+def test_salun_is_judged_by_its_avg_gap_against_fine_tuning_paired_by_seed():
+    retrain = _model(metrics__forget_acc=_stat(0.0, 0.0, 0.0), metrics__test_retain_acc=_stat(0.91, 0.90, 0.92))
+    salun = _model(metrics__forget_acc=_stat(0.0, 0.0, 0.0), gap__test_retain_acc=_stat(0.0, -0.01, 0.01),
+                   avg_gap=_stat(0.02))
+    finetune = _model(avg_gap=_stat(0.10))
+    # avg_gap per seed: SalUn - fine-tuning = -0.08, -0.07, -0.09: mean -0.08, interval entirely below 0.
+    per_seed = {"salun": {"0": {"avg_gap": 0.02}, "1": {"avg_gap": 0.03}, "2": {"avg_gap": 0.01}},
+                "finetune": {"0": {"avg_gap": 0.10}, "1": {"avg_gap": 0.10}, "2": {"avg_gap": 0.10}}}
+    reports = {"class-dirichlet": _scenario({"retrain": retrain, "salun": salun, "finetune": finetune},
+                                            per_seed=per_seed)}
+    row = next(line for line in claims.five_methods_section(reports) if line.startswith("| `salun`"))
+    assert "held (-0.080 [" in row and row.endswith("| **held** |")
+
+
+def test_a_sample_method_forgets_when_its_forget_accuracy_is_the_reference_s_within_tolerance():
+    # L2UL drives forget_acc to 0 while the reference still recognises the samples (0.88): it overshoots.
+    retrain = _model(metrics__forget_acc=_stat(0.88, 0.85, 0.91), metrics__retain_acc=_stat(0.92, 0.91, 0.93))
+    l2ul = _model(metrics__forget_acc=_stat(0.0, 0.0, 0.0), gap__forget_acc=_stat(-0.88, -0.91, -0.85),
+                  gap__retain_acc=_stat(-0.05, -0.06, -0.04))
+    reports = {"sample-few": _scenario({"retrain": retrain, "l2ul[l2ul-eps=2.0]": l2ul}, forget_class=-1)}
+    row = next(line for line in claims.five_methods_section(reports) if line.startswith("| `l2ul[l2ul-eps=2.0]`"))
+    assert "| held |" in row  # the interval of the forget gap (all below 0) is at most the tolerance
+    assert "| not held |" in row and row.endswith("| **not held** |")  # retain_acc lost 0.04-0.06
+
+
+def test_the_anchor_is_met_only_when_the_whole_interval_is_at_least_0_88():
+    original = _model(metrics__test_acc=_stat(0.882, 0.870, 0.894))
+    per_seed = {"original": {"0": {"test_acc": 0.878}, "1": {"test_acc": 0.884}, "2": {"test_acc": 0.884}}}
+    reports = {"class-dirichlet": _scenario({"original": original}, per_seed=per_seed)}
+    row = next(line for line in claims.anchor_section(reports, None) if line.startswith("| suite"))
+    assert "seeds: 0.878, 0.884, 0.884" in row and row.endswith("| met by the mean |")
+
+
+def test_acc_gap_is_avg_gap_without_its_mia_term_and_an_order_needs_every_pair(tmp_path):
+    import json
+
+    folder = tmp_path / "cells" / "suite" / "class-dirichlet"
+    folder.mkdir(parents=True)
+    model = {"gap": {"forget_acc": 0.3, "retain_acc": -0.06, "test_acc": -0.03, "mia_efficacy": 1.0},
+             "avg_gap": 0.3475, "cost": {"seconds": 1.0}, "metrics": {"test_acc": 0.8}}
+    (folder / "seed-0.json").write_text(json.dumps({"config": {"seed": 0}, "models": {"not": model}}))
+    values = claims.per_seed_values(tmp_path / "cells", "suite", "class-dirichlet")
+    assert abs(values["not"]["0"]["acc_gap"] - 0.13) < 1e-12  # (0.3 + 0.06 + 0.03) / 3
+    assert values["not"]["0"]["avg_gap"] == 0.3475
+    assert claims.order_verdict([("a", "b", "held", ""), ("b", "c", "held", "")]) == "held"
+    assert claims.order_verdict([("a", "b", "held", ""), ("b", "c", "inconclusive", "")]) == "inconclusive"
+    assert claims.order_verdict([("a", "b", "not held", ""), ("b", "c", "inconclusive", "")]) == "not held"
