@@ -62,6 +62,14 @@ def at_most(summary: Mapping[str, Any] | None, bound: float) -> str:
     return "held" if high <= bound else "not held" if low > bound else "inconclusive"
 
 
+def at_least(summary: Mapping[str, Any] | None, bound: float) -> str:
+    """held when the whole interval is at least ``bound``, not held when all of it is below, else inconclusive."""
+    if not summary or summary.get("mean") is None:
+        return "no data"
+    low, high = summary["ci95"] or (summary["mean"], summary["mean"])
+    return "held" if low >= bound else "not held" if high < bound else "inconclusive"
+
+
 def paired_less(reports: Mapping[str, Any], scenario: str, a: str, b: str, key: str = "avg_gap") -> tuple[str, str]:
     """Whether ``a``'s ``key`` is below ``b``'s, paired by seed: (verdict, the difference a - b with its interval)."""
     from fedunlearn.stats import summary
@@ -151,10 +159,7 @@ def fucrt_section(reports: Mapping[str, Any], run: Mapping[str, Any] | None) -> 
         fucrt, ref = models["fucrt"], models["retrain"]
         retain_gap = stat(fucrt, "gap.test_retain_acc")
         tolerance = reports[scenario]["experiment"]["verdict-tolerance"]
-        retain_verdict = "no data"
-        if retain_gap and retain_gap.get("mean") is not None:
-            low, high = retain_gap["ci95"] or (retain_gap["mean"], retain_gap["mean"])
-            retain_verdict = "held" if low >= -tolerance else "not held" if high < -tolerance else "inconclusive"
+        retain_verdict = at_least(retain_gap, -tolerance)
         rows.append([scenario, fmt(stat(fucrt, "metrics.forget_acc")), at_most(stat(fucrt, "metrics.forget_acc"), 0.005),
                      fmt(stat(fucrt, "metrics.test_retain_acc")), fmt(stat(ref, "metrics.test_retain_acc")),
                      fmt(retain_gap), retain_verdict])
@@ -264,10 +269,14 @@ def not_section(reports: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def all_of(verdicts: list[str]) -> str:
+    """A claim made of parts holds when every part holds and fails when one part fails."""
+    return "held" if all(v == "held" for v in verdicts) else "not held" if "not held" in verdicts else "inconclusive"
+
+
 def order_verdict(pairs: list[tuple]) -> str:
     """An order holds when every neighbouring pair holds, is broken when one pair is reversed."""
-    verdicts = [pair[2] for pair in pairs]
-    return "held" if all(v == "held" for v in verdicts) else "not held" if "not held" in verdicts else "inconclusive"
+    return all_of([pair[2] for pair in pairs])
 
 
 def trw_section(reports: Mapping[str, Any]) -> list[str]:
@@ -323,7 +332,6 @@ def backdoor_section(reports: Mapping[str, Any]) -> list[str]:
         *("| " + " | ".join(r) + " |" for r in rows),
         "",
     ]
-
 
 
 ANCHOR = 0.88  # Flower's niid_bench: 88.4% for FedAvg with LeNet-5 on Fashion-MNIST, Dirichlet 0.5
@@ -413,10 +421,7 @@ def five_methods_section(reports: Mapping[str, Any]) -> list[str]:
         else:
             forgets = at_most(stat(entry, "gap.forget_acc"), tolerance)
         gap = stat(entry, f"gap.{retained}")
-        keeps = "no data"
-        if gap and gap.get("mean") is not None:
-            low, high = gap["ci95"] or (gap["mean"], gap["mean"])
-            keeps = "held" if low >= -tolerance else "not held" if high < -tolerance else "inconclusive"
+        keeps = at_least(gap, -tolerance)
         verdicts = [forgets, keeps]
         below = "-"
         if method == "salun" and "finetune" in models:
@@ -424,8 +429,7 @@ def five_methods_section(reports: Mapping[str, Any]) -> list[str]:
             acc_verdict, acc_diff = paired_less(reports, scenario, name, "finetune", "acc_gap")
             below = f"{below_verdict} ({diff}); on acc_gap {acc_verdict} ({acc_diff})"
             verdicts = [forgets, below_verdict]
-        overall = ("held" if all(v == "held" for v in verdicts) else
-                   "not held" if any(v == "not held" for v in verdicts) else "inconclusive")
+        overall = all_of(verdicts)
         rows.append([f"`{name}`", scenario, fmt(forget), fmt(stat(ref, "metrics.forget_acc")), forgets,
                      f"{fmt(stat(entry, f'metrics.{retained}'))} vs {fmt(stat(ref, f'metrics.{retained}'))}", keeps,
                      fmt(stat(entry, "avg_gap")), below, fmt(stat(entry, "cost.client_rounds"), 0),
