@@ -109,3 +109,27 @@ def test_with_no_proposal_the_vote_falls_back_to_the_nearest_retained_centroid()
     sums = [np.zeros(4), np.zeros(4)]
     assert vote_or_nearest([[], []], sums, prototypes, present, 0) == ([2], True)
     assert vote_or_nearest([[], [1]], [np.zeros(4), np.array([0, 1.0, 0, 0])], prototypes, present, 0) == ([1], False)
+
+
+def test_transformation_round_relabels_forgotten_samples_by_the_received_models_probabilities():
+    # A head whose bias makes class 2 the most probable of the transformation classes {2, 3} for every input
+    # (all other weights 0): the 3 forgotten samples (class 0) are counted as class 2, the others keep their
+    # labels, and nothing stays in class 0. The counts are those of the labels trained on.
+    from fedunlearn.fucrt import AlignmentSettings, client_transformation
+    from fedunlearn.models import build_model
+    from fedunlearn.training import TrainSettings
+
+    model = build_model("mlp", (4,), 4, seed=0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        model.head.bias.copy_(torch.tensor([5.0, 0.0, 2.0, 1.0]))
+    x = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
+    y = np.array([0, 1, 0, 3, 0, 1])
+    n, _, sums, counts = client_transformation(
+        model, x, y, forget_class=0, classes=[2, 3], prototypes=np.zeros((4, model.feature_dim), np.float32),
+        present=np.ones(4), settings=TrainSettings(1, 2, 0.0, 0.0), alignment=AlignmentSettings(1.0, 1.0, 0.5),
+        seed=0)
+    assert n == 6
+    assert counts.tolist() == [0.0, 2.0, 3.0, 1.0]
+    assert sums.shape == (4, model.feature_dim)
