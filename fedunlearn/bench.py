@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping
 
 from .config import DEFAULTS, ConfigError, _safe_name, read_toml
 from .evaluator import AVG_GAP_TEXT
-from .report import NO_SIGNAL, REFERENCE, one_off_lines, combine, md_table, no_signal_note, sequential_rows
+from .report import NO_SIGNAL, REFERENCE, one_off_lines, combine, md_table, no_signal_note, notes, sequential_rows
 
 SUITE_FIELDS = ("name", "page", "seeds", "common", "scenario")
 TABLE = (("forget_acc", "metrics.forget_acc"), ("retain_acc", "metrics.retain_acc"), ("test_acc", "metrics.test_acc"),
@@ -168,8 +168,8 @@ def scenario_table(report: Mapping[str, Any]) -> list[str]:
         cells = [_stat(entry, k) + (f" {NO_SIGNAL}" if k == "metrics.mia_efficacy" and NO_SIGNAL in _mark(entry) else "")
                  for _, k in columns]
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {verdict} |")
-    if note := no_signal_note(models):
-        lines += ["", note]
+    if extra := notes(models):
+        lines += ["", *extra[:-1]]  # each note after a blank line
     return lines
 
 

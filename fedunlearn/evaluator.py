@@ -7,7 +7,7 @@ The scoring functions are pure (arrays in, numbers out); :class:`Evaluator` bind
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
@@ -109,10 +109,37 @@ def speedups(cost: Cost, reference: Cost) -> dict[str, float | None]:
 
 @dataclass
 class ModelOutputs:
-    """A model's class probabilities and representations on each evaluation set."""
+    """A model's class probabilities and representations on each evaluation set; ``invalid`` marks the
+    samples whose outputs were not finite (a diverged model: see :func:`finite_outputs`)."""
 
     probs: dict[str, np.ndarray]
     features: dict[str, np.ndarray]
+    invalid: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def predictions(self, name: str) -> np.ndarray:
+        """The predicted class of each sample of set ``name``; -1 (no class) where the output was not finite."""
+        pred = self.probs[name].argmax(axis=1)
+        if name in self.invalid:
+            pred[self.invalid[name]] = -1
+        return pred
+
+    def nonfinite(self) -> int:
+        """Samples, over every set, on which the model's outputs were not finite (0 for a healthy model)."""
+        return int(sum(mask.sum() for mask in self.invalid.values()))
+
+
+def finite_outputs(probs: np.ndarray, features: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A diverged model's outputs (NaN or infinite, as after a training loss of nan) made scorable:
+    a sample whose probabilities are not all finite gets the uniform distribution (it tells nothing about
+    the sample) and is marked invalid, so that it predicts no class and counts as wrong in every accuracy;
+    non-finite features become 0. Returns (probabilities, features, invalid mask); finite outputs unchanged."""
+    invalid = ~np.isfinite(probs).all(axis=1)
+    if invalid.any():
+        probs = probs.copy()
+        probs[invalid] = 1.0 / probs.shape[1]
+    if not np.isfinite(features).all():
+        features = np.where(np.isfinite(features), features, 0.0).astype(features.dtype)
+    return probs, features, invalid
 
 
 class Evaluator:
@@ -151,13 +178,14 @@ class Evaluator:
 
     def outputs(self, arrays, sets: tuple[str, ...] | None = None) -> ModelOutputs:
         model = self.model_from(arrays)
-        results = {name: predict(model, self.x[name]) for name in (sets or self.x)}
-        return ModelOutputs({n: r[0] for n, r in results.items()}, {n: r[1] for n, r in results.items()})
+        results = {name: finite_outputs(*predict(model, self.x[name])) for name in (sets or self.x)}
+        return ModelOutputs({n: r[0] for n, r in results.items()}, {n: r[1] for n, r in results.items()},
+                            {n: r[2] for n, r in results.items() if r[2].any()})
 
     def evaluate(self, outputs: ModelOutputs, reference: ModelOutputs) -> dict[str, Any]:
         """Every metric of a model, given its outputs and the reference model's outputs."""
         request = self.federation.request
-        pred = {name: probs.argmax(axis=1) for name, probs in outputs.probs.items()}
+        pred = {name: outputs.predictions(name) for name in outputs.probs}
         metrics = score((pred["forget"], self.y["forget"]), (pred["retain"], self.y["retain"]),
                         (pred["test"], self.y["test"]), self.federation.data.num_classes, request.classes)
         probs, labels, n = outputs.probs, self.y, self.salun_members
@@ -173,8 +201,9 @@ class Evaluator:
         metrics["forget_predicted_as"] = None
         if self.neighbours is not None:
             forgotten_test = self.forgotten_test
-            counts = np.bincount(pred["test"][forgotten_test], minlength=self.federation.data.num_classes)
-            metrics["forget_predicted_as"] = (counts / max(1, counts.sum())).tolist()
+            predicted = pred["test"][forgotten_test]  # -1 (no class) where the model diverged: in no share
+            counts = np.bincount(predicted[predicted >= 0], minlength=self.federation.data.num_classes)
+            metrics["forget_predicted_as"] = (counts / max(1, len(predicted))).tolist()
             metrics["mia_nn"] = nearest_neighbour_mia(outputs.probs["forget"], outputs.probs["test"][forgotten_test],
                                                       self.neighbours, self.seed)
         if len(request.classes) > 1:  # sequential requests: each request's class on its own
@@ -184,12 +213,13 @@ class Evaluator:
         metrics["kl_to_reference"] = {f"kl_{s}": mean_kl(reference.probs[s], outputs.probs[s]) for s in ("forget", "test")}
         metrics["cka_to_reference"] = {f"cka_{s}": linear_cka(outputs.features[s], reference.features[s])
                                        for s in ("forget", "test")}
+        metrics["nonfinite_outputs"] = outputs.nonfinite()
         return metrics
 
     def round_metrics(self, arrays) -> dict[str, float]:
         """The quick per-round metrics recorded during unlearning: forget_acc, test_acc, test_forget_acc."""
         outputs = self.outputs(arrays, sets=("forget", "test"))
-        pred = {name: probs.argmax(axis=1) for name, probs in outputs.probs.items()}
+        pred = {name: outputs.predictions(name) for name in outputs.probs}
         values = {"forget_acc": accuracy(pred["forget"], self.y["forget"]),
                   "test_acc": accuracy(pred["test"], self.y["test"])}
         if self.forgotten_test.any():
@@ -200,7 +230,7 @@ class Evaluator:
     def forget_acc_by_class(self, arrays) -> dict[str, float | None]:
         """Accuracy on the forgotten training samples of each forgotten class (sequential requests: how
         each request's class fares after each later request)."""
-        return self._by_class(self.outputs(arrays, sets=("forget",)).probs["forget"].argmax(axis=1))
+        return self._by_class(self.outputs(arrays, sets=("forget",)).predictions("forget"))
 
     def _by_class(self, predictions: np.ndarray) -> dict[str, float | None]:
         labels = self.y["forget"]

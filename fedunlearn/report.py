@@ -55,10 +55,15 @@ def seed_report(scored: Mapping[str, tuple[dict, Cost]]) -> dict[str, Any]:
 
 
 def _mean_tree(values: list) -> Any:
-    """Element-wise mean of same-shaped nested dicts/lists of numbers (None entries are skipped)."""
+    """Element-wise mean of same-shaped nested dicts/lists of numbers (None entries are skipped; a key that
+    only some dicts have, such as a metric added after older results were stored, is the mean of those)."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
     first = values[0]
     if isinstance(first, dict):
-        return {k: _mean_tree([v[k] for v in values]) for k in first}
+        keys = list(dict.fromkeys(k for v in values for k in v))
+        return {k: _mean_tree([v.get(k) for v in values]) for k in keys}
     if isinstance(first, list):
         return [_mean_tree([v[i] for v in values]) for i in range(len(first))]
     numbers = [v for v in values if v is not None]
@@ -197,6 +202,23 @@ def no_signal_note(models: Mapping[str, Any]) -> str:
             f"and `mia_nn` instead.")
 
 
+def diverged_note(models: Mapping[str, Any]) -> str:
+    """The line under a table that names models whose outputs were not finite ("" if none): a diverged model
+    (a training loss of nan) is scored as predicting no class on those samples (``finite_outputs``)."""
+    bad = [f"{name} ({e['metrics']['nonfinite_outputs']:g} samples)" for name, e in models.items()
+           if (e["metrics"].get("nonfinite_outputs") or 0) > 0]
+    if not bad:
+        return ""
+    return (f"Diverged: non-finite outputs (NaN or infinite) on {', '.join(bad)}, a mean over seeds where there are "
+            "several; there the model predicts no class (every accuracy counts it wrong) and its probabilities are "
+            "taken as uniform by the attacks and the KL.")
+
+
+def notes(models: Mapping[str, Any]) -> list[str]:
+    """The notes under a table of models, each followed by a blank line."""
+    return [line for note in (no_signal_note(models), diverged_note(models)) if note for line in (note, "")]
+
+
 def table_rows(report: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the summary table: one row per model."""
     keys = [k for k in TABLE_KEYS if any(e["metrics"].get(k) is not None for e in report["models"].values())]
@@ -233,7 +255,7 @@ def markdown(report: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
         "",
         *md_table(header, rows),
         "",
-        *([note, ""] if (note := no_signal_note(models)) else []),
+        *notes(models),
         f"## Verdict (tolerance {config['verdict-tolerance']})",
         "",
         *(f"- **{name}**: {entry['verdict']['overall']}" for name, entry in models.items()),
@@ -393,7 +415,7 @@ def print_table(report: Mapping[str, Any], console: Console | None = None) -> No
     for row in rows:
         table.add_row(*(escape(cell) for cell in row))  # variant labels hold brackets, not markup
     console.print(table)
-    if note := no_signal_note(report["models"]):
+    for note in notes(report["models"])[::2]:
         console.print(escape(note.replace("`", "")))
     for name, entry in report["models"].items():
         console.print(f"[bold]{escape(name)}[/]: {escape(entry['verdict']['overall'])}")

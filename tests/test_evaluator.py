@@ -55,3 +55,27 @@ def test_gaps_avg_gap_and_speedups():
     assert speedups(Cost(client_rounds=50, seconds=2.0), Cost(client_rounds=150, seconds=7.0)) == {
         "client_rounds": 3.0, "seconds": 3.5}
     assert speedups(Cost(), Cost(client_rounds=10, seconds=1.0)) == {"client_rounds": None, "seconds": None}
+
+
+def test_a_diverged_models_outputs_predict_no_class_and_become_uniform_for_the_attacks():
+    from fedunlearn.evaluator import ModelOutputs, finite_outputs
+
+    probs = np.array([[0.7, 0.2, 0.1], [np.nan, np.nan, np.nan], [0.1, 0.1, 0.8]], np.float32)
+    features = np.array([[1.0, 2.0], [np.nan, np.inf], [3.0, 4.0]], np.float32)
+    clean_probs, clean_features, invalid = finite_outputs(probs, features)
+    assert invalid.tolist() == [False, True, False]
+    assert np.allclose(clean_probs[1], 1 / 3) and np.array_equal(clean_probs[[0, 2]], probs[[0, 2]])
+    assert clean_features[1].tolist() == [0.0, 0.0] and np.isfinite(clean_features).all()
+    outputs = ModelOutputs({"test": clean_probs}, {"test": clean_features}, {"test": invalid})
+    # The diverged sample predicts no class (-1), so it is wrong whatever its label: 2 of 3 right on labels 0, 0, 2.
+    assert outputs.predictions("test").tolist() == [0, -1, 2] and outputs.nonfinite() == 1
+    assert accuracy(outputs.predictions("test"), np.array([0, 0, 2])) == 2 / 3
+    healthy = finite_outputs(probs[[0, 2]], features[[0, 2]])
+    assert not healthy[2].any() and healthy[0] is not None
+
+
+def test_report_means_keep_a_metric_that_only_some_seeds_have():
+    from fedunlearn.report import _mean_tree
+
+    assert _mean_tree([{"a": 1.0}, {"a": 3.0, "b": 2.0}]) == {"a": 2.0, "b": 2.0}
+    assert _mean_tree([{"a": {"x": 1.0}}, None, {"a": {"x": 2.0}}]) == {"a": {"x": 1.5}}

@@ -117,3 +117,16 @@ def test_terminal_table_shows_variant_labels_verbatim():
     out = StringIO()
     print_table(report, Console(file=out, width=300))
     assert "fucrt[fucrt-lambda-local=0]" in out.getvalue()
+
+
+def test_a_diverged_model_is_named_under_the_table_and_a_healthy_one_is_not():
+    from fedunlearn.report import diverged_note, notes
+
+    models = {"not": {"metrics": {"nonfinite_outputs": 16000.0, "mia_auc": 0.5}},
+              "retrain": {"metrics": {"nonfinite_outputs": 0, "mia_auc": 0.9}},
+              "finetune": {"metrics": {"mia_auc": 0.9}}}  # stored before the metric existed
+    assert diverged_note(models).startswith("Diverged: non-finite outputs (NaN or infinite) on not (16000 samples)")
+    assert "retrain" not in diverged_note(models) and "finetune" not in diverged_note(models)
+    assert diverged_note({"retrain": models["retrain"]}) == ""
+    lines = notes(models)  # the no-signal note (not's mia_auc 0.5), then the diverged note, each + a blank line
+    assert len(lines) == 4 and lines[1] == lines[3] == "" and lines[2] == diverged_note(models)
