@@ -133,8 +133,9 @@ class RunCheckpoints:
                                             "train": dict(train), "evaluate": dict(evaluate)})
 
 
-# Keys that do not change the reference model: reports, unlearning and method settings.
-NOT_IN_REFERENCE = ("name", "out-dir", "seeds", "cache-dir", "unlearn-methods", "unlearn-rounds", "verdict-tolerance")
+# Keys that do not change the reference model: reports, the evaluator, unlearning and method settings.
+NOT_IN_REFERENCE = ("name", "out-dir", "seeds", "cache-dir", "unlearn-methods", "unlearn-rounds", "verdict-tolerance",
+                    "mia-samples")
 # ... nor the original model, which is trained before any request: the request's keys too.
 REQUEST_KEYS = ("forget-class", "then-forget-classes", "forget-client", "forget-samples", "forget-samples-client",
                 "forget-samples-path")

@@ -92,7 +92,7 @@ def test_the_reference_key_changes_with_what_shapes_the_reference_only(tmp_path)
     for change in ({"seed": 1}, {"num-clients": 5}, {"forget-class": 2}, {"fault-rate": 0.1}, {"local-epochs": 3}):
         assert reference_key({**base, **change}) != key, change
     for same in ({"unlearn-methods": "fucrt"}, {"unlearn-rounds": 9}, {"name": "x"}, {"fucrt-temperature": 0.1},
-                 {"verdict-tolerance": 0.5}, {"out-dir": "/tmp/x"}, {"cache-dir": "elsewhere"}):
+                 {"verdict-tolerance": 0.5}, {"out-dir": "/tmp/x"}, {"cache-dir": "elsewhere"}, {"mia-samples": 500}):
         assert reference_key({**base, **same}) == key, same
     data = tmp_path / "d.npz"
     np.savez(data, x=np.zeros((4, 2)), y=np.arange(4))
