@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -53,13 +54,29 @@ def spread(values: list[float], digits: int = 3) -> str:
     return " / ".join(f"{v:.{digits}f}" for v in (min(values), statistics.median(values), max(values)))
 
 
-def measure(n: int, out: Path, samples: int | None = None) -> dict:
+def measure(n: int, out: Path, samples: int | None = None, cap: float | None = None) -> dict:
+    """One run with N clients. With ``cap`` (seconds), a run still going then is stopped as a user would stop it
+    (SIGINT: the run ends cleanly, its checkpoints kept) and reported as unfinished, with the last progress line
+    it printed: where it was."""
     args = [str(Path(sys.executable).parent / "fedunlearn"), "run", "--run-config", overrides(n, samples), "--out",
             str(out)]
     print("$ fedunlearn run --run-config", f'"{args[3]}"', flush=True)
+    log = out.with_suffix(".log")
+    out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    with PeakMemory() as memory:
-        subprocess.run(args, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    with PeakMemory() as memory, log.open("w") as sink:
+        proc = subprocess.Popen(args, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
+        try:
+            proc.wait(timeout=cap)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=120)
+            lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+            progress = [line for line in lines if "round" in line and "--resume" not in line]
+            return {"clients": n, "unfinished": True, "wall": time.perf_counter() - start,
+                    "peak_gib": memory.peak / 2**30, "last": progress[-1] if progress else "no round reported"}
+    if proc.returncode != 0:
+        raise SystemExit(f"N={n}: fedunlearn run exited with {proc.returncode}; its output is in {log}")
     wall = time.perf_counter() - start
     report = json.loads((out / "report.json").read_text())
     models = report["models"]
@@ -79,13 +96,29 @@ def measure(n: int, out: Path, samples: int | None = None) -> dict:
 
 
 def pooled(repeats: list[dict]) -> dict:
-    """One row from the repeats of one N: round times pooled, the other figures as lists over repeats."""
+    """One row from the repeats of one N: round times pooled, the other figures as lists over repeats (an
+    unfinished run is its own row)."""
     row = dict(repeats[0])
+    if row.get("unfinished"):
+        return row
     for key in ("original", "fucrt", "not"):
         row[key] = [t for r in repeats for t in r[key]]
     for key in ("wall", "peak_gib", "selection", "sampled_selection"):
         row[key] = [r[key] for r in repeats]
     return row
+
+
+def unfinished_lines(rows: list[dict]) -> list[str]:
+    """Why a run did not finish: where the time goes at that size (docs/upstream.md has the measurement)."""
+    stopped = [r for r in rows if r.get("unfinished")]
+    if not stopped:
+        return []
+    sizes = ", ".join(f"{r['clients']:,}" for r in stopped)
+    return [f"Runs with {sizes} clients did not finish within the "
+            "cap. Before the first round the server asks every client which partition it holds (`query.identify`), "
+            "and FUCRT's selection asks every client again; with N messages stored, Flower's simulation engine "
+            "walks every stored message for every node on each 0.1 s scan (`InMemoryLinkState.get_message_ins`), "
+            "N x N checks per scan. docs/upstream.md shows it and has the text of an issue for Flower.", ""]
 
 
 def main() -> int:
@@ -94,6 +127,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--large-repeats", type=int, default=1,
                         help=f"repeats of the runs with more than {CONTROL_MAX} clients (minutes each)")
+    parser.add_argument("--large-cap", type=float, default=300.0,
+                        help=f"seconds after which a run with more than {CONTROL_MAX} clients is stopped (Ctrl-C) and "
+                             "reported as unfinished")
     args = parser.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
     rows = []
@@ -103,8 +139,12 @@ def main() -> int:
         for n, samples in runs:
             repeats = []
             for repeat in range(args.repeats if n <= CONTROL_MAX else args.large_repeats):
-                repeats.append(measure(n, Path(tmp) / f"n{n}-{samples}-{repeat}", samples))
+                repeats.append(measure(n, Path(tmp) / f"n{n}-{samples}-{repeat}", samples,
+                                       cap=args.large_cap if n > CONTROL_MAX else None))
                 r = repeats[-1]
+                if r.get("unfinished"):
+                    print(f"N={n}: stopped after {r['wall']:.0f} s, last progress: {r['last']}", flush=True)
+                    break
                 print(f"N={n} (repeat {repeat + 1}): original round {spread(r['original'])} s, fucrt "
                       f"{spread(r['fucrt'])} s, not {spread(r['not'])} s, selection {r['selection']:.2f} s, "
                       f"peak {r['peak_gib']:.2f} GiB, wall {r['wall']:.0f} s", flush=True)
@@ -125,7 +165,7 @@ def main() -> int:
         f"- Machine: {platform.platform()}, {psutil.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB;"
         f" {environment.describe()}.",
         f"- Command: `python experiments/bench_scale.py --clients {args.clients} --repeats {args.repeats} "
-        f"--large-repeats {args.large_repeats}`; per N: "
+        f"--large-repeats {args.large_repeats} --large-cap {args.large_cap:g}`; per N: "
         f"`fedunlearn run --run-config \"{overrides(1000)}\"` (with N = 1000 there). The variant "
         f"`fucrt-select-fraction` = {SELECTION_SAMPLE} / N asks a seeded sample of {SELECTION_SAMPLE} clients in FUCRT's "
         "selection instead of all N.",
@@ -135,8 +175,12 @@ def main() -> int:
         "|---|---|---|---|---|---|---|---|---|",
         *(f"| {r['clients']} | {r['train_samples']} | {spread(r['original'])} | {spread(r['fucrt'])} | "
           f"{spread(r['not'])} | {spread(r['selection'], 2)} | {spread(r['sampled_selection'], 2)} | "
-          f"{spread(r['peak_gib'], 2)} | {spread(r['wall'], 0)} |" for r in rows),
+          f"{spread(r['peak_gib'], 2)} | {spread(r['wall'], 0)} |" if not r.get("unfinished") else
+          f"| {r['clients']} | {PER_CLIENT * r['clients'] * 4 // 5} | not finished: stopped (Ctrl-C) after "
+          f"{r['wall']:.0f} s; last progress line: `{r['last']}` | - | - | - | - | {r['peak_gib']:.2f} | "
+          f"{r['wall']:.0f} |" for r in rows),
         "",
+        *unfinished_lines(rows),
     ]
     (ROOT / "experiments" / "results" / "scale.md").write_text("\n".join(lines), encoding="utf-8")
     print("wrote experiments/results/scale.md")

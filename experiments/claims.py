@@ -110,12 +110,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bench", default=str(ROOT / "experiments" / "results" / "fashion-mnist.json"))
     parser.add_argument("--run", default=str(ROOT / "experiments" / "results" / "fashion-mnist-run" / "report.json"))
+    parser.add_argument("--lr-bench", default=str(ROOT / "experiments" / "results" / "fashion-mnist-learning-rate.json"))
     parser.add_argument("--out", default=str(ROOT / "experiments" / "results" / "claims.md"))
     args = parser.parse_args()
     bench = json.loads(Path(args.bench).read_text(encoding="utf-8"))
-    reports = bench["scenarios"]
-    for name in reports:
-        reports[name]["per_seed_values"] = per_seed_values(Path(args.bench).parent / "cells", bench["suite"], name)
+    reports = load_reports(Path(args.bench))
+    lr_reports = load_reports(Path(args.lr_bench)) if Path(args.lr_bench).is_file() else None
     run = json.loads(Path(args.run).read_text(encoding="utf-8")) if Path(args.run).is_file() else None
     lines = [
         "# The papers' claims, re-tested on Fashion-MNIST",
@@ -136,11 +136,21 @@ def main() -> int:
     lines += fucrt_section(reports, run)
     lines += not_section(reports)
     lines += trw_section(reports)
+    lines += lower_rate_section(lr_reports)
     lines += backdoor_section(reports)
     lines += five_methods_section(reports)
     Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     return 0
+
+
+def load_reports(path: Path) -> dict[str, Any]:
+    """A suite's page data, each scenario with its per-seed values from the stored cells beside the page."""
+    bench = json.loads(path.read_text(encoding="utf-8"))
+    reports = bench["scenarios"]
+    for name in reports:
+        reports[name]["per_seed_values"] = per_seed_values(path.parent / "cells", bench["suite"], name)
+    return reports
 
 
 def describe(report: Mapping[str, Any]) -> str:
@@ -217,21 +227,49 @@ def run_cost_lines(run: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def not_section(reports: Mapping[str, Any]) -> list[str]:
+def not_comparison(reports: Mapping[str, Any], scenarios: tuple[str, ...], suffix: str = "") -> list[list[str]]:
+    """NoT against fine-tuning, paired by seed, in each of ``scenarios`` that ran both (both named with ``suffix``,
+    a variant such as ``[learning-rate=0.01]``)."""
     rows = []
-    for scenario in ("class-dirichlet", "client-backdoor", "sample"):
+    nt, ft = "not" + suffix, "finetune" + suffix
+    for scenario in scenarios:
         models = reports.get(scenario, {}).get("models", {})
-        if "not" in models and "finetune" in models:
-            verdict, diff = paired_less(reports, scenario, "not", "finetune")
-            acc_verdict, acc_diff = paired_less(reports, scenario, "not", "finetune", "acc_gap")
-            rows.append([scenario, fmt(stat(models["not"], "avg_gap")), fmt(stat(models["finetune"], "avg_gap")),
+        if nt in models and ft in models:
+            verdict, diff = paired_less(reports, scenario, nt, ft)
+            acc_verdict, acc_diff = paired_less(reports, scenario, nt, ft, "acc_gap")
+            rows.append([scenario, fmt(stat(models[nt], "avg_gap")), fmt(stat(models[ft], "avg_gap")),
                          diff, verdict, acc_diff, acc_verdict])
-    models = reports.get("class-dirichlet", {}).get("models", {})
-    ablation = [[name, what, fmt(stat(models[name], "avg_gap")), f"{paper:.2f}"] for name, what, paper in ABLATION
-                if name in models]
-    order = [name for name, _, _ in ABLATION if name in models]
-    pairs = [(a, b, *paired_less(reports, "class-dirichlet", a, b)) for a, b in zip(order, order[1:])]
-    acc_pairs = [(a, b, *paired_less(reports, "class-dirichlet", a, b, "acc_gap")) for a, b in zip(order, order[1:])]
+    return rows
+
+
+NOT_HEADER = ["scenario", "NoT avg_gap", "fine-tuning avg_gap", "NoT - fine-tuning", "NoT below",
+              "acc_gap: NoT - fine-tuning", "NoT below on acc_gap"]
+
+
+def ablation_lines(reports: Mapping[str, Any], scenario: str, suffix: str = "") -> list[str]:
+    """NoT's ablation in ``scenario``: each variant's Avg Gap beside the paper's, each neighbouring pair paired by
+    seed, and the whole order's verdict, on avg_gap and on acc_gap."""
+    models = reports.get(scenario, {}).get("models", {})
+    ablation = [[name + suffix, what, fmt(stat(models[name + suffix], "avg_gap")), f"{paper:.2f}"]
+                for name, what, paper in ABLATION if name + suffix in models]
+    if not ablation:
+        return [NOT_YET.format(f"`{scenario}`")]
+    order = [name + suffix for name, _, _ in ABLATION if name + suffix in models]
+    pairs = [(a, b, *paired_less(reports, scenario, a, b)) for a, b in zip(order, order[1:])]
+    acc_pairs = [(a, b, *paired_less(reports, scenario, a, b, "acc_gap")) for a, b in zip(order, order[1:])]
+    return [
+        *md_table(["variant", "what", "avg_gap", "paper (CIFAR-10, pp)"], ablation),
+        "",
+        *md_table(["pair", "difference (first - second)", "first below", "acc_gap difference",
+                   "first below on acc_gap"],
+                  [[f"{a} < {b}", diff, verdict, acc_diff, acc_verdict]
+                   for (a, b, verdict, diff), (_, _, acc_verdict, acc_diff) in zip(pairs, acc_pairs)]),
+        "",
+        f"Whole order by avg_gap: **{order_verdict(pairs)}**; by acc_gap: **{order_verdict(acc_pairs)}**.",
+    ]
+
+
+def not_section(reports: Mapping[str, Any]) -> list[str]:
     return [
         "## NoT (Khalil et al., CVPR 2025)",
         "",
@@ -246,25 +284,39 @@ def not_section(reports: Mapping[str, Any]) -> list[str]:
         "of Avg Gap is close to arbitrary, so each comparison is also made on the mean |gap| of the three "
         "accuracies alone (`acc_gap`).",
         "",
-        *table_or_missing(["scenario", "NoT avg_gap", "fine-tuning avg_gap", "NoT - fine-tuning", "NoT below",
-                           "acc_gap: NoT - fine-tuning", "NoT below on acc_gap"], rows,
+        *table_or_missing(NOT_HEADER, not_comparison(reports, ("class-dirichlet", "client-backdoor", "sample")),
                           "`class-dirichlet`, `client-backdoor` or `sample`"),
         "",
         "Ablation, class deletion under Dirichlet 0.5:",
         "",
-        *([
-            "| variant | what | avg_gap | paper (CIFAR-10, pp) |",
-            "|---|---|---|---|",
-            *("| " + " | ".join(r) + " |" for r in ablation),
-            "",
-            "| pair | difference (first - second) | first below | acc_gap difference | first below on acc_gap |",
-            "|---|---|---|---|---|",
-            *(f"| {a} < {b} | {diff} | {verdict} | {acc_diff} | {acc_verdict} |"
-              for (a, b, verdict, diff), (_, _, acc_verdict, acc_diff) in zip(pairs, acc_pairs)),
-            "",
-            f"Whole order by avg_gap: **{order_verdict(pairs)}**; by "
-            f"acc_gap: **{order_verdict(acc_pairs)}**.",
-        ] if ablation else [NOT_YET.format("`class-dirichlet`")]),
+        *ablation_lines(reports, "class-dirichlet"),
+        "",
+    ]
+
+
+LOWER_RATE = "[learning-rate=0.01]"
+
+
+def lower_rate_section(lr_reports: Mapping[str, Any] | None) -> list[str]:
+    """NoT's two claims and TRW's, re-tested with every compared method fine-tuning at learning rate 0.01."""
+    lines = ["## NoT and TRW at learning rate 0.01", "",
+             "At the suite's learning rate (0.05) NoT, its all-layer variant and TRW often collapse to a constant "
+             "prediction under Dirichlet 0.5 (test_acc 0.100; see their rows in the suite's and this page), which "
+             "decides their claims above. `experiments/bench/fashion-mnist-learning-rate.toml` runs the same scenario "
+             "(`class-dirichlet`'s keys) with every compared method fine-tuning at 0.01 "
+             f"(the variant `{LOWER_RATE}`), fine-tuning included, so each comparison is at one learning rate. "
+             "Page: [fashion-mnist-learning-rate.md](fashion-mnist-learning-rate.md).", ""]
+    if not lr_reports or "learning-rate" not in lr_reports:
+        return lines + ["Not computed yet: `fedunlearn bench experiments/bench/fashion-mnist-learning-rate.toml` "
+                        "computes it.", ""]
+    seeds = ", ".join(map(str, lr_reports["learning-rate"]["seeds"]))
+    return lines + [
+        f"Seeds {seeds}. NoT against fine-tuning:", "",
+        *table_or_missing(NOT_HEADER, not_comparison(lr_reports, ("learning-rate",), LOWER_RATE), "`learning-rate`"),
+        "", "NoT's ablation:", "",
+        *ablation_lines(lr_reports, "learning-rate", LOWER_RATE),
+        "", "TRW's claim:", "",
+        *trw_table(lr_reports, ("learning-rate",), LOWER_RATE),
         "",
     ]
 
@@ -279,19 +331,26 @@ def order_verdict(pairs: list[tuple]) -> str:
     return all_of([pair[2] for pair in pairs])
 
 
-def trw_section(reports: Mapping[str, Any]) -> list[str]:
+def trw_table(reports: Mapping[str, Any], scenarios: tuple[str, ...], suffix: str = "") -> list[str]:
+    """TRW's distance to the reference's mia_nn against each other class method's, paired by seed."""
     rows = []
-    for scenario in CLASS_SCENARIOS:
+    trw = "trw" + suffix
+    for scenario in scenarios:
         models = reports.get(scenario, {}).get("models", {})
-        if "trw" not in models:
+        if trw not in models:
             continue
-        for other in ("finetune", "fucrt", "not"):
+        for other in (name + suffix for name in ("finetune", "fucrt", "not")):
             if other in models:
-                verdict, diff = paired_less(reports, scenario, "trw", other, "abs_mia_nn_gap")
-                rows.append([scenario, other, fmt(stat(models["trw"], "metrics.mia_nn")),
+                verdict, diff = paired_less(reports, scenario, trw, other, "abs_mia_nn_gap")
+                rows.append([scenario, other, fmt(stat(models[trw], "metrics.mia_nn")),
                              fmt(stat(models[other], "metrics.mia_nn")), fmt(stat(models["retrain"], "metrics.mia_nn")),
-                             diff, verdict, fmt(stat(models["trw"], "metrics.test_retain_acc")),
+                             diff, verdict, fmt(stat(models[trw], "metrics.test_retain_acc")),
                              fmt(stat(models[other], "metrics.test_retain_acc"))])
+    return md_table(["scenario", "other", "TRW mia_nn", "other's", "reference's", "TRW - other (distance)",
+                     "TRW closer", "TRW test_retain_acc", "other's"], rows)
+
+
+def trw_section(reports: Mapping[str, Any]) -> list[str]:
     return [
         "## TRW (Ebrahimpour-Boroojeny et al., 2025)",
         "",
@@ -299,10 +358,7 @@ def trw_section(reports: Mapping[str, Any]) -> list[str]:
         "is the reference's value (docs/evaluator.md), so we compare the distance |mia_nn - reference's|, paired by "
         "seed; the retained-class test accuracies show whether the accuracy is similar.",
         "",
-        "| scenario | other | TRW mia_nn | other's | reference's | TRW - other (distance) | TRW closer | TRW "
-        "test_retain_acc | other's |",
-        "|---|---|---|---|---|---|---|---|---|",
-        *("| " + " | ".join(r) + " |" for r in rows),
+        *trw_table(reports, CLASS_SCENARIOS),
         "",
     ]
 

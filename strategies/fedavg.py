@@ -129,6 +129,44 @@ def exchange(grid: Grid, messages: list[Message], timeout: float, what: str, req
     return answered(send_and_receive(grid, messages, timeout, clock), len(messages), required, what)
 
 
+def deadline_for(clock: AnswerClock | None, kind: str, sent: int, timeout: float) -> float:
+    """Seconds the server will wait for a round of ``sent`` messages of ``kind``, as known when sending."""
+    return min(timeout, clock.deadline(kind, sent)) if clock is not None else timeout
+
+
+def ask_with_retries(grid: Grid, messages: list[Message], timeout: float, clock: AnswerClock | None,
+                     retries: int) -> tuple[list[Message], list[Message]]:
+    """Send a round's messages; clients that fail (an error, or no answer by the deadline) are asked again,
+    up to ``retries`` times, each attempt with its own deadline, before the round goes on without them.
+
+    Returns each client's last reply (failed clients that never answered have none) and the messages sent
+    again. A client's work depends on the round and not on the attempt, so a retry that succeeds gives the
+    answer the first attempt would have given: a round loses a client only when every attempt fails.
+    """
+    last = {m.metadata.src_node_id: m for m in send_and_receive(grid, messages, timeout, clock)}
+    sent_again: list[Message] = []
+    for attempt in range(1, retries + 1):
+        failed = [m for m in messages if m.metadata.dst_node_id not in last or last[m.metadata.dst_node_id].has_error()]
+        if not failed:
+            break
+        again = [attempt_again(m, attempt, deadline_for(clock, m.metadata.message_type, len(failed), timeout))
+                 for m in failed]
+        sent_again += again
+        last.update({m.metadata.src_node_id: m for m in send_and_receive(grid, again, timeout, clock)})
+    return list(last.values()), sent_again
+
+
+def attempt_again(message: Message, attempt: int, timeout: float) -> Message:
+    """The same request for another attempt: its own deadline, and ``attempt`` for the fault draw."""
+    records = dict(message.content.items())
+    config = ConfigRecord(dict(records["config"]))
+    config["attempt"] = attempt
+    config["round-deadline"] = time.time() + timeout
+    records["config"] = config
+    return Message(content=RecordDict(records), message_type=message.metadata.message_type,
+                   dst_node_id=message.metadata.dst_node_id)
+
+
 class AccountedFedAvg(FedAvg):
     """Flower's FedAvg that also counts the phase's cost and samples clients reproducibly.
 
@@ -236,37 +274,13 @@ class AccountedFedAvg(FedAvg):
         return result
 
     def ask(self, grid: Grid, messages: list[Message], timeout: float) -> list[Message]:
-        """Send a round's messages; clients that fail (an error, or no answer by the deadline) are asked
-        again, up to ``retries`` times, before the round goes on without them. Returns each client's last
-        reply (failed clients that never answered have none)."""
-        last = {m.metadata.src_node_id: m for m in send_and_receive(grid, messages, timeout, self.clock)}
-        for attempt in range(1, self.retries + 1):
-            failed = [m for m in messages if m.metadata.dst_node_id not in last
-                      or last[m.metadata.dst_node_id].has_error()]
-            if not failed:
-                break
-            again = [self._again(m, attempt, self._deadline(m.metadata.message_type, len(failed), timeout))
-                     for m in failed]
-            self.cost.retries += len(again)
-            self.cost.client_rounds += len(again)
-            self.cost.bytes_down += sum(content_bytes(m.content) for m in again)
-            last.update({m.metadata.src_node_id: m for m in send_and_receive(grid, again, timeout, self.clock)})
-        return list(last.values())
-
-    def _deadline(self, kind: str, sent: int, timeout: float) -> float:
-        """Seconds the server will wait for a round of ``sent`` messages of ``kind``, as known when sending."""
-        return min(timeout, self.clock.deadline(kind, sent)) if self.clock is not None else timeout
-
-    @staticmethod
-    def _again(message: Message, attempt: int, timeout: float) -> Message:
-        """The same request for another attempt: its own deadline, and ``attempt`` for the fault draw."""
-        records = dict(message.content.items())
-        config = ConfigRecord(dict(records["config"]))
-        config["attempt"] = attempt
-        config["round-deadline"] = time.time() + timeout
-        records["config"] = config
-        return Message(content=RecordDict(records), message_type=message.metadata.message_type,
-                       dst_node_id=message.metadata.dst_node_id)
+        """Send a round's messages; clients that fail are asked again, up to ``retries`` times (see
+        :func:`ask_with_retries`), and each attempt is counted in the phase's cost."""
+        replies, again = ask_with_retries(grid, messages, timeout, self.clock, self.retries)
+        self.cost.retries += len(again)
+        self.cost.client_rounds += len(again)
+        self.cost.bytes_down += sum(content_bytes(m.content) for m in again)
+        return replies
 
     def state(self) -> dict:
         """What a resumed phase needs besides the model (tensors and plain values): see :meth:`load_state`."""
@@ -296,7 +310,7 @@ class AccountedFedAvg(FedAvg):
         nodes = self.sample(grid, server_round)
         config["server-round"] = server_round
         # The latest the server will wait, as known now (a simulated hang lasts no longer; see faults.py).
-        config["round-deadline"] = time.time() + self._deadline(message_type, len(nodes), self.timeout)
+        config["round-deadline"] = time.time() + deadline_for(self.clock, message_type, len(nodes), self.timeout)
         content = self.train_content(arrays, config)
         self._sampled = len(nodes)
         self.cost.client_rounds += len(nodes)

@@ -11,12 +11,12 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Result
 
 from fedunlearn.checkpoint import RunCheckpoints
-from fedunlearn.cost import PhaseResult
+from fedunlearn.cost import Cost, PhaseResult
 from fedunlearn.deadline import AnswerClock, DeadlinePolicy
 from fedunlearn.progress import Progress
 from fedunlearn.requests import DeletionRequest
 
-from .fedavg import AccountedFedAvg, exchange
+from .fedavg import AccountedFedAvg, answered, ask_with_retries, content_bytes
 
 
 def answer_clock(config: Mapping[str, Any]) -> AnswerClock:
@@ -50,11 +50,18 @@ class FederatedSession:
         """
         return ConfigRecord({**self.config, "phase": phase, "view": view, **extra})
 
-    def exchange(self, messages: list[Message], what: str, required: int) -> list[Message]:
-        """A one-off round (FUCRT's selection, gradient ascent's target): send ``messages``, wait as long as
-        the experiment's deadline says, and return the answers in client order (see ``fedavg.exchange``)."""
-        kind = messages[0].metadata.message_type
-        return exchange(self.grid, messages, self.timeout, what, required, self.clock)
+    def exchange(self, messages: list[Message], what: str, required: int, cost: Cost | None = None,
+                 retries: int | None = None) -> list[Message]:
+        """A one-off round (FUCRT's selection, SalUn's saliency): send ``messages``, ask failed clients again
+        as a strategy's round does (``round-retries``, or ``retries``), wait as long as the experiment's
+        deadline says, and return the answers in client order (see ``fedavg.exchange``). The retries and
+        their bytes are added to ``cost`` (not to its client trainings: these rounds train nothing)."""
+        retries = self.config["round-retries"] if retries is None else retries
+        replies, again = ask_with_retries(self.grid, messages, self.timeout, self.clock, retries)
+        if cost is not None:
+            cost.retries += len(again)
+            cost.bytes_down += sum(content_bytes(m.content) for m in again)
+        return answered(replies, len(messages), required, what)
 
     def absent_nodes(self, view: str) -> frozenset[int]:
         """Nodes with nothing to train on in ``view``: under a client request, the deleted client takes no
@@ -72,7 +79,7 @@ class FederatedSession:
 
         for attempt in range(attempts):
             try:
-                return self.exchange([message_for(attempt)], what, required=1)[0], attempt
+                return self.exchange([message_for(attempt)], what, required=1, retries=0)[0], attempt
             except ClientFailure:
                 if attempt == attempts - 1:
                     raise

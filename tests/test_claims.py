@@ -86,3 +86,23 @@ def test_acc_gap_is_avg_gap_without_its_mia_term_and_an_order_needs_every_pair(t
     assert claims.order_verdict([("a", "b", "held", ""), ("b", "c", "held", "")]) == "held"
     assert claims.order_verdict([("a", "b", "held", ""), ("b", "c", "inconclusive", "")]) == "inconclusive"
     assert claims.order_verdict([("a", "b", "not held", ""), ("b", "c", "inconclusive", "")]) == "not held"
+
+
+def test_the_lower_rate_section_compares_variants_of_one_learning_rate_with_each_other():
+    # Avg Gap per seed at lr 0.01: NoT 0.05, 0.06, 0.04 against fine-tuning's 0.10: NoT below, held. The
+    # ablation has only NoT and noise, noise's gap per seed 0.20: the pair NoT < noise holds, so the order does.
+    # The 0.05 rows (no suffix) are in the scenario too and must not be picked.
+    lr = claims.LOWER_RATE
+    per_seed = {f"not{lr}": {s: {"avg_gap": g, "acc_gap": g} for s, g in (("0", 0.05), ("1", 0.06), ("2", 0.04))},
+                f"finetune{lr}": {s: {"avg_gap": 0.10, "acc_gap": 0.10} for s in ("0", "1", "2")},
+                f"noise{lr}": {s: {"avg_gap": 0.20, "acc_gap": 0.20} for s in ("0", "1", "2")},
+                "not": {s: {"avg_gap": 0.50, "acc_gap": 0.50} for s in ("0", "1", "2")}}
+    models = {f"not{lr}": _model(avg_gap=_stat(0.05, 0.03, 0.07)), f"finetune{lr}": _model(avg_gap=_stat(0.10)),
+              f"noise{lr}": _model(avg_gap=_stat(0.20)), "not": _model(avg_gap=_stat(0.5)),
+              "finetune": _model(avg_gap=_stat(0.01)), "retrain": _model()}
+    text = "\n".join(claims.lower_rate_section({"learning-rate": _scenario(models, per_seed=per_seed)}))
+    row = next(line for line in text.splitlines() if line.startswith("| learning-rate | 0.050"))
+    assert "| -0.050 [" in row and row.endswith("| held | -0.050 [-0.075, -0.025] | held |")
+    assert f"| not{lr} < noise{lr} | -0.150 [" in text
+    assert "Whole order by avg_gap: **held**; by acc_gap: **held**." in text
+    assert "Not computed yet" in "\n".join(claims.lower_rate_section(None))

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 
-from strategies.fedavg import AccountedFedAvg, ClientFailure, payload_bytes, poll_interval, send_and_receive
+from strategies.fedavg import (AccountedFedAvg, ClientFailure, content_bytes, payload_bytes, poll_interval,
+                               send_and_receive)
 
 
 @pytest.fixture(autouse=True)
@@ -225,3 +226,24 @@ def test_a_round_stops_waiting_once_its_clients_are_clearly_late_and_a_hang_is_n
     assert 0.3 <= time.monotonic() - start < 3.0  # not the 30 s hard cap
     assert len(replies) == 4 and sum(m.has_error() for m in replies) == 1  # the hang is not among them
     assert clock.slowest["train"][1] == 5
+
+
+def test_a_one_off_round_asks_its_failed_clients_again_and_counts_the_retries_without_trainings():
+    # FUCRT's selection and SalUn's saliency go through FederatedSession.exchange: node 6 answers on its
+    # retry, node 7 never does; the answers come back in client order, node 7 is the one failure.
+    from fedunlearn import config as cfg
+    from fedunlearn.cost import Cost
+    from strategies.session import FederatedSession
+
+    config = cfg.validate({"unlearn-methods": "finetune", "round-retries": 1, "round-timeout": 1.0})
+    grid = FlakyGrid([5, 6, 7, 8])
+    session = FederatedSession(grid, config, progress=None, clients={5: 0, 6: 1, 7: 2, 8: 3})
+    content = RecordDict({"arrays": ArrayRecord({"w": Array(np.zeros(2, np.float32))}),
+                          "config": ConfigRecord({"server-round": 0})})
+    messages = [Message(content=content, message_type="query.x", dst_node_id=n) for n in grid.nodes]
+    cost = Cost(rounds=1)
+    replies = session.exchange(messages, "a query", required=1, cost=cost)
+    assert grid.asked == [[(5, 0), (6, 0), (7, 0), (8, 0)], [(6, 1), (7, 1)]]
+    assert [r.metadata.src_node_id for r in replies] == [5, 6, 8]
+    assert cost.retries == 2 and cost.client_rounds == 0 and cost.bytes_down == 2 * content_bytes(content)
+    assert len(session.exchange(messages, "a query", required=1, retries=0)) == 2  # no retry: 6 and 7 missing

@@ -84,7 +84,8 @@ class Fucrt(UnlearningMethod):
             nodes = sorted(random.Random(derive_seed(cfg["seed"], self.label, "selection")).sample(nodes, size))
         content = RecordDict({"arrays": original.arrays, "config": session.train_config(self.label, "all")})
         messages = [Message(content=content, message_type=SELECT_MESSAGE, dst_node_id=n) for n in nodes]
-        replies = session.exchange(messages, f"{self.label}, selection", required=cfg["min-clients"])
+        cost = Cost(rounds=1, bytes_down=content_bytes(content) * len(nodes))
+        replies = session.exchange(messages, f"{self.label}, selection", required=cfg["min-clients"], cost=cost)
         records = [m.content["selection"] for m in replies]
         local_sets = [list(np.flatnonzero(r["proposed"].numpy())) for r in records]
         local_sums = [r["second-sums"].numpy() for r in records]
@@ -99,9 +100,8 @@ class Fucrt(UnlearningMethod):
             classes = sorted(random.Random(derive_seed(cfg["seed"], "fucrt-random")).sample(candidates, len(voted)))
         else:
             classes = nearest_centroid_set(prototypes, counts > 0, forget_class, len(voted))
-        cost = Cost(rounds=1, bytes_down=content_bytes(content) * len(nodes),
-                    bytes_up=sum(content_bytes(m.content) for m in replies), seconds=time.perf_counter() - start,
-                    failures=len(messages) - len(replies))
+        cost.bytes_up = sum(content_bytes(m.content) for m in replies)
+        cost.seconds, cost.failures = time.perf_counter() - start, len(messages) - len(replies)
         details = {
             "transformation_classes": [int(c) for c in classes],
             "selection": cfg["fucrt-selection"],

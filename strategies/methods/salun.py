@@ -54,12 +54,13 @@ class SalUn(UnlearningMethod):
         nodes = sorted(session.grid.get_node_ids())
         content = RecordDict({"arrays": original.arrays, "config": session.train_config(self.label, "forget")})
         messages = [Message(content=content, message_type=GRADIENT_MESSAGE, dst_node_id=n) for n in nodes]
-        replies = session.exchange(messages, f"{self.label}, saliency", required=self.config["min-clients"])
+        cost = Cost(rounds=1, bytes_down=content_bytes(content) * len(nodes))
+        replies = session.exchange(messages, f"{self.label}, saliency", required=self.config["min-clients"],
+                                   cost=cost)
         names = list(replies[0].content["gradient"].keys())
         gradient = {n: sum(r.content["gradient"][n].numpy().astype(np.float64) for r in replies) for n in names}
-        cost = Cost(rounds=1, bytes_down=content_bytes(content) * len(nodes),
-                    bytes_up=sum(content_bytes(r.content) for r in replies), seconds=time.perf_counter() - start,
-                    failures=len(messages) - len(replies))
+        cost.bytes_up = sum(content_bytes(r.content) for r in replies)
+        cost.seconds, cost.failures = time.perf_counter() - start, len(messages) - len(replies)
         return saliency_mask(gradient, self.config["salun-ratio"]), cost
 
     def unlearn(self, session, original: PhaseResult) -> PhaseResult:
