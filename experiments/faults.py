@@ -4,7 +4,7 @@ experiments/results/faults.md (runs under experiments/results/faults/).
 
 Each sampled client fails with probability 0.2 in every round of every phase: half of the failures
 raise, half hang (no answer: the server waits for the round's deadline). A round asks its failed clients
-once more (`round-retries = 1`, the default) before going on without them. Neither run uses the model
+again, up to `round-retries` times (the default), before going on without them. Neither run uses the model
 cache: both train their own original and reference.
 
 Targets (the reliability issue and its ruling): the faulty run ends within 3x the fault-free wall time;
@@ -55,6 +55,7 @@ def write_page() -> None:
     walls = json.loads((RESULTS / "faults" / "wall.json").read_text()) if (RESULTS / "faults" / "wall.json").exists() \
         else {}
     clean, faulty = reports["clean"]["models"], reports["faulty"]["models"]
+    keys = reports["faulty"]["experiment"]
     worst = {m: max((abs(value(faulty[m], k) - value(clean[m], k)), k) for k in HELD
                     if value(faulty[m], k) is not None and value(clean[m], k) is not None) for m in clean}
     share_rows = []
@@ -72,26 +73,31 @@ def write_page() -> None:
         "",
         "Each sampled client fails with probability 0.2 in every round of every phase: half raise, half hang (no "
         "answer; the server waits for the round's deadline, which follows the answer times seen so far: "
-        "`round-deadline-factor` 3, `round-deadline-floor` 2 s, `round-timeout` 600 s as the hard cap, all "
-        "defaults). A round asks its failed clients once more (`round-retries = 1`, the default), then aggregates "
-        f"the answers that arrived. Means over seeds {SEEDS} (± half-width of the 95% interval); in brackets: faulty "
-        f"minus clean. {reports['faulty'].get('environment', '')}",
+        f"`round-deadline-factor` {keys['round-deadline-factor']:g}, `round-deadline-floor` "
+        f"{keys['round-deadline-floor']:g} s, `round-timeout` {keys['round-timeout']:g} s as the hard cap, all "
+        f"defaults). A round asks its failed clients again, up to `round-retries` = {keys['round-retries']} times "
+        "(the default; a retry gives the answer the first attempt would have given), then aggregates the answers "
+        f"that arrived. Means over seeds {SEEDS} (± half-width of the 95% interval); in brackets: faulty minus clean. "
+        f"{reports['faulty'].get('environment', '')}",
         "",
         ("Wall time, both runs of 3 seeds: fault-free "
          f"{walls['clean']:.0f} s, faulty {walls['faulty']:.0f} s: **{ratio:.2f}x** (target at most 3x)."
          if ratio else "Wall time: not measured (`python experiments/faults.py run` measures it)."),
         "",
         f"Largest difference of a mean over the metrics held to {TOLERANCE} (accuracies, `mia_auc`, `mia_nn`, KL and "
-        "CKA to the reference): " + ", ".join(f"**{m}** {w:.3f} ({k})" for m, (w, k) in worst.items()) + ".",
+        "CKA to the reference): " + ", ".join(f"**{m}** {w:.3f} ({k if w else 'every one equal'})"
+                                               for m, (w, k) in worst.items()) + ".",
         "",
-        "| model | " + " | ".join(k.split(".")[-1] for k in HELD[:7]) + " | failures (faulty) | client trainings |",
-        "|---|" + "---|" * (7 + 2),
+        "| model | " + " | ".join(k.split(".")[-1] for k in HELD[:7])
+        + " | failures (faulty) | retries (faulty) | client trainings (faulty) |",
+        "|---|" + "---|" * (7 + 3),
     ]
     for name in clean:
         cells = [f"{fmt(faulty[name]['stats'].get(f'metrics.{k}'))} ({value(faulty[name], k) - value(clean[name], k):+.3f})"
                  if value(faulty[name], k) is not None else "-" for k in HELD[:7]]
         cost = faulty[name]["cost"]
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {cost['failures']:.1f} | {cost['client_rounds']:.0f} |")
+        lines.append(f"| {name} | " + " | ".join(cells)
+                     + f" | {cost['failures']:.1f} | {cost['retries']:.1f} | {cost['client_rounds']:.0f} |")
     lines += [
         "",
         "## The thresholded attack shares",

@@ -117,13 +117,13 @@ SCHEMA: dict[str, Key] = {
     # Faults (docs: README, "Faults, resume and determinism").
     "min-clients": Key(int, 1, "fewest clients that must answer a round; fewer stops the run with an error",
                        _at_least(1)),
-    "round-retries": Key(int, 1, "times a round asks its failed clients again before going on without them",
+    "round-retries": Key(int, 5, "times a round asks its failed clients again before going on without them",
                          _at_least(0)),
     "round-timeout": Key(float, 600.0, "the most seconds the server waits for a round's replies (the hard cap); later "
                                        "ones count as failures", _positive),
-    "round-deadline-factor": Key(float, 3.0, "a round stops waiting once its clients take this many times longer "
+    "round-deadline-factor": Key(float, 2.0, "a round stops waiting once its clients take this many times longer "
                                              "than answers took so far (0: wait for round-timeout)", _at_least(0.0)),
-    "round-deadline-floor": Key(float, 2.0, "the shortest such deadline, in seconds", _positive),
+    "round-deadline-floor": Key(float, 0.5, "the shortest such deadline, in seconds", _positive),
     "fault-rate": Key(float, 0.0, "simulated faults: chance that a sampled client fails (raises or hangs) in a round",
                       lambda v: None if 0 <= v < 1 else "a number in [0, 1)"),
     # Model and training.

@@ -130,7 +130,7 @@ def test_the_worked_example_installs_and_runs_end_to_end(example_installed, tmp_
     assert "random-labels" in listing and "fedunlearn-random-labels 0.1.0" in listing
     out = tmp_path / "run"
     run_config = ("dataset='digits' model='mlp' num-clients=3 partitioner='iid' num-server-rounds=6 local-epochs=1 "
-                  "forget-class=3 unlearn-rounds=2 "
+                  "forget-class=3 unlearn-rounds=2 round-deadline-floor=30 "  # no late-answer retries: exact counts
                   "unlearn-methods='finetune,random-labels,random-labels[random-labels-retain=false]'")
     done = subprocess.run([*command, "run", "--run-config", run_config, "--out", str(out)], capture_output=True,
                           text=True, timeout=300, cwd=tmp_path)
