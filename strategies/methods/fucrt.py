@@ -82,6 +82,7 @@ class Fucrt(UnlearningMethod):
         if cfg["fucrt-select-fraction"] < 1:  # a seeded sample of the clients (the paper asks every client)
             size = max(1, round(len(nodes) * cfg["fucrt-select-fraction"]))
             nodes = sorted(random.Random(derive_seed(cfg["seed"], self.label, "selection")).sample(nodes, size))
+        session.progress.message(f"{self.label}: selection round, asking {len(nodes):,} clients")
         content = RecordDict({"arrays": original.arrays, "config": session.train_config(self.label, "all")})
         messages = [Message(content=content, message_type=SELECT_MESSAGE, dst_node_id=n) for n in nodes]
         cost = Cost(rounds=1, bytes_down=content_bytes(content) * len(nodes))
