@@ -23,6 +23,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) experiments/bench_overhead.py
+	$(PY) experiments/bench_floor.py
 	$(PY) experiments/bench_startup.py
 	$(PY) experiments/bench_scale.py
 	$(PY) experiments/bench_evaluator.py

@@ -341,7 +341,15 @@ HEADER = [
 ]
 
 
-def write_section(page: Path, title: str, lines: list[str]) -> None:
+def trimmed(lines: list[str]) -> list[str]:
+    """``lines`` without the blank lines at their end."""
+    end = len(lines)
+    while end and not lines[end - 1].strip():
+        end -= 1
+    return lines[:end]
+
+
+def write_section(page: Path, title: str, lines: list[str], header: list[str] | None = None) -> None:
     """Write ``lines`` (which start with ``title``) into ``page`` in place of the section with that title, or
     after the others; the header is rewritten and the other sections are kept as they are."""
     sections: list[list[str]] = []
@@ -354,7 +362,8 @@ def write_section(page: Path, title: str, lines: list[str]) -> None:
     kept = [section for section in sections if section[0] != title]
     position = next((i for i, section in enumerate(sections) if section[0] == title), len(kept))
     kept.insert(min(position, len(kept)), lines)
-    text = "\n".join(HEADER + [line for section in kept for line in section]).rstrip("\n") + "\n"
+    body = [line for section in kept for line in [*trimmed(section), ""]]  # one blank line between sections
+    text = "\n".join((HEADER if header is None else header) + body).rstrip("\n") + "\n"
     page.write_text(text, encoding="utf-8")
 
 

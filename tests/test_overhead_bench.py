@@ -47,3 +47,15 @@ def test_a_run_rewrites_its_own_section_of_the_page_and_keeps_the_others(tmp_pat
     assert text.startswith(HEADER[0] + "\n") and text.count("## a") == 1 and text.count("## b") == 1
     assert "second a" in text and "first a" not in text and "first b" in text
     assert text.index("## a") < text.index("## b")  # a section keeps its place
+
+
+def test_sections_are_kept_apart_by_one_blank_line_and_a_page_may_have_its_own_header(tmp_path):
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from bench_overhead import write_section
+
+    page = tmp_path / "floor.md"
+    header = ["# floor", ""]
+    write_section(page, "## a", ["## a", "", "first a", ""], header)
+    write_section(page, "## b", ["## b", "", "first b"], header)
+    write_section(page, "## c", ["## c", "", "first c", "", ""], header)
+    assert page.read_text() == "# floor\n\n## a\n\nfirst a\n\n## b\n\nfirst b\n\n## c\n\nfirst c\n"
