@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "experiments"))
 
-from bench_overhead import EveryCore, client_train, patch_flower_scan, write_section  # noqa: E402
+from bench_overhead import EveryCore, client_train, patch_flower_scan, section_title, write_section  # noqa: E402
 
 from fedunlearn import environment  # noqa: E402
 from fedunlearn.cli import experiment_config  # noqa: E402
@@ -235,9 +235,7 @@ def main() -> int:
     def spread(values: list[float]) -> str:
         return " / ".join(f"{v:.3f}" for v in (min(values), statistics.median(values), max(values)))
 
-    experiment = Path(args.experiment).resolve()
-    shown = experiment.relative_to(ROOT) if experiment.is_relative_to(ROOT) else experiment
-    title = f"## {shown}" + (f" ({args.run_config})" if args.run_config else "")
+    shown, title = section_title(args.experiment, args.run_config)
     lines = [
         title,
         "",

@@ -341,6 +341,13 @@ HEADER = [
 ]
 
 
+def section_title(experiment: str, run_config: str) -> tuple[Path, str]:
+    """The experiment as a page shows it (relative to the project where it lies inside) and its section's title."""
+    path = Path(experiment).resolve()
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    return shown, f"## {shown}" + (f" ({run_config})" if run_config else "")
+
+
 def trimmed(lines: list[str]) -> list[str]:
     """``lines`` without the blank lines at their end."""
     end = len(lines)
@@ -434,9 +441,7 @@ def main() -> int:
         values = [r[key] for r in by_side[side]]
         return min(values), statistics.median(values), max(values)
 
-    experiment = Path(args.experiment).resolve()
-    shown = experiment.relative_to(ROOT) if experiment.is_relative_to(ROOT) else experiment
-    title = f"## {shown}" + (f" ({args.run_config})" if args.run_config else "")
+    shown, title = section_title(args.experiment, args.run_config)
     lines = [
         title,
         "",
