@@ -45,6 +45,7 @@ from fedunlearn.federation import Federation  # noqa: E402
 from strategies.flow import initial_model, wait_for_clients  # noqa: E402
 
 TARGETS = {"fashion_mnist": 1.1}  # the issues' targets per steady-state round (Fashion-MNIST's issue: 1.1x)
+TRAINING_ROUNDS = 8  # the pool's training rounds per repeat (at most --rounds): a Fashion-MNIST round takes 3 s
 HEADER = [
     "# The floor of a round: clients that do no work",
     "",
@@ -52,8 +53,9 @@ HEADER = [
     "model to every client and gets it back; on Flower on Ray the ClientApp returns the arrays it received "
     "(fedunlearn's `send_and_receive`, the same reply polling as a run; one CPU per client), on the every-core "
     "side a pool of one process per core returns the state it was given. The training round is the every-core "
-    "loop's, the same client work as in `bench_overhead.py`. Each figure is the median of rounds 2 and later in "
-    "one repeat; the tables give min / median / max over the repeats, the sides' order turning with every repeat. "
+    f"loop's, the same client work as in `bench_overhead.py`, for at most {TRAINING_ROUNDS} rounds a repeat. Each "
+    "figure is the median of rounds 2 and later in one repeat; the tables give min / median / max over the "
+    "repeats, the sides' order turning with every repeat. "
     "What Flower's empty round costs above the pool's is paid on top of the training in every round, so it sets "
     "the smallest ratio Flower can reach without changes to Flower or Ray.",
     "",
@@ -132,7 +134,7 @@ def pool_rounds(config: dict, state: dict, rounds: int, beside_ray: bool = False
             empty.append(time.perf_counter() - start)
         training = []
         with idle_ray(beside_ray):
-            for server_round in range(1, min(rounds, 8) + 1):
+            for server_round in range(1, min(rounds, TRAINING_ROUNDS) + 1):
                 start = time.perf_counter()
                 pool(client_train, [(config, c, state, "all", "original", server_round)
                                     for c in range(config["num-clients"])])

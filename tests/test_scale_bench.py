@@ -55,3 +55,14 @@ def test_the_reading_gives_the_selection_per_client_asked():
     lines = reading([row(10, 0.08), row(1000, 16.0), row(10000, 200.0), control])
     per_client = [line for line in lines if line.startswith("- **Per client asked**")]
     assert per_client and "16 ms at 1,000, 20 ms at 10,000 clients" in per_client[0]
+
+
+def test_the_reading_says_so_when_the_selection_grows_faster_than_the_clients():
+    def row(n, selection):
+        return {"clients": n, "train_samples": 160 * n, "original": [0.1], "fucrt": [0.2], "not": [0.1],
+                "selection": [selection], "sampled_selection": [1.0], "peak_gib": [3.0], "wall": [10.0]}
+    control = dict(row(10, 0.5), train_samples=1_600_000)
+    lines = reading([row(10, 0.08), row(1000, 16.0), row(10000, 800.0), control])  # 16 ms, then 80 ms a client
+    per_client = [line for line in lines if line.startswith("- **Per client asked**")][0]
+    assert "16 ms at 1,000, 80 ms at 10,000 clients" in per_client
+    assert "5.0 times as much a client at 10,000 as at 1,000" in per_client and "scan" in per_client
