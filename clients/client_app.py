@@ -9,7 +9,7 @@ from __future__ import annotations
 from flwr.app import Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
-from fedunlearn.training import train
+from fedunlearn.learning.training import train
 
 from . import handlers
 from .job import ClientJob

@@ -14,10 +14,10 @@ import torch
 from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
 
 from fedunlearn.config import SCHEMA, validate
-from fedunlearn.faults import inject
-from fedunlearn.federation import Federation
-from fedunlearn.models import Classifier, build_model
-from fedunlearn.training import TrainSettings, derive_seed
+from fedunlearn.data.federation import Federation
+from fedunlearn.learning.models import Classifier, build_model
+from fedunlearn.learning.training import TrainSettings, derive_seed
+from fedunlearn.runtime.faults import inject
 
 
 @functools.lru_cache(maxsize=4)

@@ -29,13 +29,13 @@ from sklearn.svm import SVC
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fedunlearn import privacy  # noqa: E402
 from fedunlearn.cli import experiment_config  # noqa: E402
 from fedunlearn.config import seed_list  # noqa: E402
-from fedunlearn.evaluator import Evaluator  # noqa: E402
-from fedunlearn.federation import Federation  # noqa: E402
-from fedunlearn.models import build_model  # noqa: E402
-from fedunlearn.training import TrainSettings, derive_seed, train  # noqa: E402
+from fedunlearn.data.federation import Federation  # noqa: E402
+from fedunlearn.evaluation import membership  # noqa: E402
+from fedunlearn.evaluation.evaluator import Evaluator  # noqa: E402
+from fedunlearn.learning.models import build_model  # noqa: E402
+from fedunlearn.learning.training import TrainSettings, derive_seed, train  # noqa: E402
 
 
 def trained(config: dict, federation: Federation, view: str, epochs: int) -> ArrayRecord:
@@ -51,11 +51,11 @@ def trained(config: dict, federation: Federation, view: str, epochs: int) -> Arr
 def plain_salun(evaluator: Evaluator, outputs) -> dict[str, tuple[float, float]]:
     """SalUn's SVC_fit_predict on every row, one feature after the other: {feature: (efficacy, seconds)}."""
     n, retained = evaluator.salun_members, evaluator.salun_nonmembers
-    sides = [privacy.salun_features(outputs.probs["retain"][:n], evaluator.y["retain"][:n]),
-             privacy.salun_features(outputs.probs["test"][retained], evaluator.y["test"][retained]),
-             privacy.salun_features(outputs.probs["forget"], evaluator.y["forget"])]
+    sides = [membership.salun_features(outputs.probs["retain"][:n], evaluator.y["retain"][:n]),
+             membership.salun_features(outputs.probs["test"][retained], evaluator.y["test"][retained]),
+             membership.salun_features(outputs.probs["forget"], evaluator.y["forget"])]
     result = {}
-    for feature in privacy.SALUN_FEATURES:
+    for feature in membership.SALUN_FEATURES:
         start = time.perf_counter()
         members, nonmembers, forget = (side[feature] for side in sides)
         attack = SVC(C=3, gamma="auto", kernel="rbf").fit(np.concatenate([members, nonmembers]),
@@ -87,7 +87,7 @@ def main() -> int:
 
     timings: dict[str, list[float]] = {"forward passes": [], "SalUn's MIA-efficacy (5 SVMs)": [],
                                        "joint attack (mia_auc)": [], "everything else": [], "total": []}
-    real = {"salun": privacy.salun_mia_efficacy, "joint": privacy.population_mia}
+    real = {"salun": membership.salun_mia_efficacy, "joint": membership.population_mia}
     spent = {"salun": 0.0, "joint": 0.0}
 
     def timed(name):
@@ -99,7 +99,7 @@ def main() -> int:
                 spent[name] += time.perf_counter() - begin
         return call
 
-    import fedunlearn.evaluator as evaluator_module
+    import fedunlearn.evaluation.evaluator as evaluator_module
     evaluator_module.salun_mia_efficacy, evaluator_module.population_mia = timed("salun"), timed("joint")
     for i in range(args.repeats):
         spent.update(salun=0.0, joint=0.0)
@@ -158,7 +158,7 @@ def main() -> int:
         "| feature | ours | plain | difference | plain fit + predict (s) |",
         "|---|---|---|---|---|",
         *(f"| {f} | {ours[f]:.4f} | {plain[f][0]:.4f} | {ours[f] - plain[f][0]:+.4f} | {plain[f][1]:.1f} |"
-          for f in privacy.SALUN_FEATURES),
+          for f in membership.SALUN_FEATURES),
         "",
     ]
     Path(args.out).write_text("\n".join(lines), encoding="utf-8")

@@ -38,11 +38,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "experiments"))
 
 from bench_overhead import EveryCore, client_train, patch_flower_scan, section_title, write_section  # noqa: E402
+from fedunlearn.strategies.flow import initial_model, wait_for_clients  # noqa: E402
 
-from fedunlearn import environment  # noqa: E402
 from fedunlearn.cli import experiment_config  # noqa: E402
-from fedunlearn.federation import Federation  # noqa: E402
-from strategies.flow import initial_model, wait_for_clients  # noqa: E402
+from fedunlearn.data.federation import Federation  # noqa: E402
+from fedunlearn.runtime import environment  # noqa: E402
 
 TARGETS = {"fashion_mnist": 1.1}  # the issues' targets per steady-state round (Fashion-MNIST's issue: 1.1x)
 TRAINING_ROUNDS = 8  # the pool's training rounds per repeat (at most --rounds): a Fashion-MNIST round takes 3 s
@@ -71,12 +71,11 @@ def echo(state: dict) -> dict:
 
 def flower_floor(config: dict, state: dict, rounds: int) -> list[float]:
     """Seconds of each round of a ServerApp that sends ``state`` to every client and gets it back unchanged."""
+    from fedunlearn.strategies.fedavg import send_and_receive
     from flwr.app import ArrayRecord, ConfigRecord, Context, Message, RecordDict
     from flwr.clientapp import ClientApp
     from flwr.serverapp import Grid, ServerApp
     from flwr.simulation import run_simulation
-
-    from strategies.fedavg import send_and_receive
 
     client_app = ClientApp()
 

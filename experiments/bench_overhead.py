@@ -36,20 +36,22 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fedunlearn import environment, negation  # noqa: E402
-from fedunlearn.cli import experiment_config  # noqa: E402
-from fedunlearn.federation import Federation  # noqa: E402
-from fedunlearn.fucrt import (  # noqa: E402
+from fedunlearn.strategies.flow import initial_model  # noqa: E402
+
+from fedunlearn.algorithms import negation  # noqa: E402
+from fedunlearn.algorithms.fucrt import (  # noqa: E402
     AlignmentSettings,
     aggregate_prototypes,
     client_selection,
     client_transformation,
     global_transformation_set,
 )
-from fedunlearn.models import build_model  # noqa: E402
-from fedunlearn.progress import SilentProgress  # noqa: E402
-from fedunlearn.training import TrainSettings, derive_seed, train  # noqa: E402
-from strategies.flow import initial_model  # noqa: E402
+from fedunlearn.cli import experiment_config  # noqa: E402
+from fedunlearn.data.federation import Federation  # noqa: E402
+from fedunlearn.learning.models import build_model  # noqa: E402
+from fedunlearn.learning.training import TrainSettings, derive_seed, train  # noqa: E402
+from fedunlearn.runtime import environment  # noqa: E402
+from fedunlearn.runtime.progress import SilentProgress  # noqa: E402
 
 PHASES = ("original", "not", "fucrt")
 
@@ -241,13 +243,12 @@ def every_core_loop(config: dict) -> dict:
 
 def flower_on_ray(config: dict) -> dict:
     """The same three phases as the ServerApp runs them (the methods' own classes), on Flower's simulation."""
+    from fedunlearn.clients.client_app import app as client_app
+    from fedunlearn.strategies import methods
+    from fedunlearn.strategies.flow import identify_clients, wait_for_clients
+    from fedunlearn.strategies.session import FederatedSession
     from flwr.serverapp import ServerApp
     from flwr.simulation import run_simulation
-
-    from clients.client_app import app as client_app
-    from strategies import methods
-    from strategies.flow import identify_clients, wait_for_clients
-    from strategies.session import FederatedSession
 
     out: dict = {}
     server_app = ServerApp()

@@ -29,12 +29,12 @@ from pathlib import Path
 from statistics import median
 
 import psutil
-
 from bench_overhead import PeakMemory  # the same memory sampler
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from fedunlearn import environment  # noqa: E402
+from fedunlearn.runtime import environment  # noqa: E402
+
 SAMPLED = 10
 PER_CLIENT = 200  # samples per client before the 80/20 train/test split
 

@@ -31,7 +31,7 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from fedunlearn import environment  # noqa: E402
+from fedunlearn.runtime import environment  # noqa: E402
 
 PYTHON = sys.executable
 RAY = str(Path(sys.executable).parent / "ray")
@@ -67,7 +67,7 @@ def ray_alone() -> tuple[float, float, float]:
 
 def client_imports() -> float:
     start = time.perf_counter()
-    subprocess.run([PYTHON, "-c", "import clients.client_app"], check=True, cwd=ROOT)
+    subprocess.run([PYTHON, "-c", "import fedunlearn.clients.client_app"], check=True, cwd=ROOT)
     return time.perf_counter() - start
 
 

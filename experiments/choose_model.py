@@ -24,13 +24,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "experiments"))
 
 from bench_overhead import EveryCore, plain_fedavg  # noqa: E402
+from fedunlearn.strategies.flow import initial_model  # noqa: E402
 
-from fedunlearn import environment  # noqa: E402
 from fedunlearn.cli import experiment_config  # noqa: E402
-from fedunlearn.federation import Federation  # noqa: E402
-from fedunlearn.models import build_model  # noqa: E402
-from fedunlearn.training import predict  # noqa: E402
-from strategies.flow import initial_model  # noqa: E402
+from fedunlearn.data.federation import Federation  # noqa: E402
+from fedunlearn.learning.models import build_model  # noqa: E402
+from fedunlearn.learning.training import predict  # noqa: E402
+from fedunlearn.runtime import environment  # noqa: E402
 
 CANDIDATES = (("cnn2-8", 1, 20), ("cnn2-16", 1, 20), ("lenet5", 1, 20))  # model, local epochs, rounds
 ANCHOR = 0.88

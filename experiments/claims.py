@@ -21,11 +21,22 @@ from typing import Any, Mapping
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fedunlearn.evaluator import AVG_GAP_TEXT  # noqa: E402
-from fedunlearn.report import md_table  # noqa: E402
 from verdicts import (  # noqa: E402,F401  (per_seed_values and the rest: the claims page's arithmetic)
-    NOT_YET, all_of, at_least, at_most, fmt, load_reports, order_verdict, paired_less, per_seed_values, stat,
-    table_or_missing)
+    NOT_YET,
+    all_of,
+    at_least,
+    at_most,
+    fmt,
+    load_reports,
+    order_verdict,
+    paired_less,
+    per_seed_values,
+    stat,
+    table_or_missing,
+)
+
+from fedunlearn.evaluation.evaluator import AVG_GAP_TEXT  # noqa: E402
+from fedunlearn.reporting.report import md_table  # noqa: E402
 
 CLASS_SCENARIOS = ("class-iid", "class-dirichlet", "class-pathological", "majority-class")
 ABLATION = (("not", "negate the first layer", 0.29), ("not-all", "negate all layers", 0.84),

@@ -23,10 +23,10 @@ import json
 import sys
 import time
 
-from tables import ROOT, execute, fedunlearn_run, fmt, shown
+from commands import ROOT, execute, fedunlearn_run, fmt, shown
 
 sys.path.insert(0, str(ROOT))
-from fedunlearn.evaluator import MIA_SIGNAL_AUC  # noqa: E402
+from fedunlearn.evaluation.evaluator import MIA_SIGNAL_AUC  # noqa: E402
 
 RESULTS = ROOT / "experiments" / "results"
 SEEDS = "0,1,2"

@@ -15,7 +15,7 @@ import argparse
 import json
 from collections import Counter
 
-from tables import ROOT, execute, fedunlearn_run, fmt, shown
+from commands import ROOT, execute, fedunlearn_run, fmt, shown
 
 RESULTS = ROOT / "experiments" / "results"
 RUNS = RESULTS / "fucrt"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from tables import ROOT, execute, fedunlearn_run, fmt, shown
+from commands import ROOT, execute, fedunlearn_run, fmt, shown
 
 RESULTS = ROOT / "experiments" / "results"
 RUNS = RESULTS / "negation"

@@ -18,13 +18,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from fedunlearn.clients.client_app import local_training  # noqa: E402
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, RecordDict  # noqa: E402
 from flwr.supercore.task_identity import TaskIdentity  # noqa: E402
 
-from clients.client_app import local_training  # noqa: E402
 from fedunlearn.config import validate  # noqa: E402
-from fedunlearn.federation import Federation  # noqa: E402
-from fedunlearn.models import build_model  # noqa: E402
+from fedunlearn.data.federation import Federation  # noqa: E402
+from fedunlearn.learning.models import build_model  # noqa: E402
 
 MESSAGES = 50
 

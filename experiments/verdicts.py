@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from fedunlearn.report import md_table
+from fedunlearn.reporting.report import md_table
 
 ACC_GAP_KEYS = ("forget_acc", "retain_acc", "test_acc")
 NOT_YET = "Not computed yet: scenario {} of the suite (`fedunlearn bench experiments/bench/fashion-mnist.toml` computes it)."
@@ -51,7 +51,7 @@ def at_least(summary: Mapping[str, Any] | None, bound: float) -> str:
 
 def paired_less(reports: Mapping[str, Any], scenario: str, a: str, b: str, key: str = "avg_gap") -> tuple[str, str]:
     """Whether ``a``'s ``key`` is below ``b``'s, paired by seed: (verdict, the difference a - b with its interval)."""
-    from fedunlearn.stats import summary
+    from fedunlearn.evaluation.stats import summary
 
     seeds = reports[scenario]["seeds"]
     per_seed = reports[scenario].get("per_seed_values", {})

@@ -8,8 +8,8 @@ From Python (see :mod:`fedunlearn.api`)::
 
 __version__ = "0.1.0"
 
-from .api import experiment, load_report, run, run_suite  # noqa: E402
-from .errors import ConfigError, FedunlearnError, Interrupted, RunFailed  # noqa: E402
+from fedunlearn.api import experiment, load_report, run, run_suite  # noqa: E402
+from fedunlearn.errors import ConfigError, FedunlearnError, Interrupted, RunFailed  # noqa: E402
 
 __all__ = ["run", "run_suite", "load_report", "experiment", "FedunlearnError", "ConfigError", "RunFailed",
            "Interrupted", "__version__"]

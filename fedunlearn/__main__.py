@@ -1,3 +1,3 @@
-from .cli import entry
+from fedunlearn.cli import entry
 
 raise SystemExit(entry())

@@ -25,8 +25,8 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any, Mapping
 
-from .config import load_experiment_file, parse_run_config
-from .errors import ConfigError, Interrupted, RunFailed
+from fedunlearn.config import load_experiment_file, parse_run_config
+from fedunlearn.errors import ConfigError, Interrupted, RunFailed
 
 DEFAULT_SUITE = Path("experiments/bench/default.toml")
 Overrides = Mapping[str, Any] | str | None
@@ -37,9 +37,8 @@ def experiment(experiment: str | Path | Mapping[str, Any] | None = None, overrid
     """The validated configuration of an experiment: a TOML file or a mapping of keys, then ``overrides``
     (a mapping, or Flower's ``"key=value key2=value2"``), then ``out`` (later ones win). Every key gets its
     value or default. Raises ConfigError."""
-    from strategies.flow import check_experiment
-
-    from .cluster import check_ray_address
+    from fedunlearn.runtime.cluster import check_ray_address
+    from fedunlearn.strategies.validation import check_experiment
 
     if experiment is None:
         values: dict[str, Any] = {}
@@ -57,10 +56,9 @@ def experiment(experiment: str | Path | Mapping[str, Any] | None = None, overrid
 
 def resume_config(run_dir: str | Path) -> dict[str, Any]:
     """The validated configuration of the interrupted run in ``run_dir``. Raises ConfigError."""
-    from strategies.flow import check_experiment
-
-    from .cluster import check_ray_address
-    from .report import CONFIG_FILE, REPORT_FILE
+    from fedunlearn.reporting.report import CONFIG_FILE, REPORT_FILE
+    from fedunlearn.runtime.cluster import check_ray_address
+    from fedunlearn.strategies.validation import check_experiment
 
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
@@ -98,7 +96,7 @@ def run(experiment_: str | Path | Mapping[str, Any] | None = None, overrides: Ov
     resume_dir = str(Path(resume).resolve()) if resume is not None else None
     if not isolated:
         return simulate(config, verbose, resume_dir)
-    from .supervise import supervised
+    from fedunlearn.runtime.supervise import supervised
 
     outcome = supervised(_run_in_child, config, verbose, resume_dir, interrupted=_interrupted_run)
     if outcome.code == 0 and "run_dir" in outcome.facts:
@@ -115,7 +113,7 @@ def run_suite(suite: str | Path = DEFAULT_SUITE, out: str | Path = "experiments/
     the machine). Raises ConfigError, RunFailed or Interrupted."""
     if not isolated:
         return json.loads(bench_suite(suite, out, verbose).with_suffix(".json").read_text(encoding="utf-8"))
-    from .supervise import supervised
+    from fedunlearn.runtime.supervise import supervised
 
     outcome = supervised(_bench_in_child, str(suite), str(out), verbose, interrupted=_interrupted_run)
     if outcome.code == 0 and "page" in outcome.facts:
@@ -129,7 +127,7 @@ def run_suite(suite: str | Path = DEFAULT_SUITE, out: str | Path = "experiments/
 
 def load_report(run_dir: str | Path) -> dict[str, Any]:
     """The report of the finished run in ``run_dir`` (what report.json holds). Raises ConfigError."""
-    from .report import REPORT_FILE
+    from fedunlearn.reporting.report import REPORT_FILE
 
     path = Path(run_dir) / REPORT_FILE
     if not path.is_file():
@@ -142,9 +140,8 @@ def load_report(run_dir: str | Path) -> dict[str, Any]:
 def simulate(config: Mapping[str, Any], verbose: bool = False, resume: str | None = None) -> dict[str, Any]:
     """Run a validated configuration as a Flower simulation on Ray in this process (or continue the
     interrupted run in ``resume``); returns the report. Raises RunFailed."""
-    from strategies.server_app import make_server_app
-
-    from .progress import ConsoleProgress
+    from fedunlearn.runtime.progress import ConsoleProgress
+    from fedunlearn.strategies.server_app import make_server_app
 
     results: dict[str, Any] = {}
     progress = ConsoleProgress()
@@ -165,13 +162,13 @@ def bench_suite(suite_path: str | Path, out: str | Path, verbose: bool = False, 
     scenarios that share their federation size and Ray settings) and write the page; returns its path.
     ``page_only`` computes nothing: the page of the cells already stored, which says which are missing.
     Raises ConfigError before anything runs, RunFailed when a cell fails (finished cells are kept)."""
-    from strategies.flow import check_experiment
-    from strategies.server_app import make_matrix_app
-
-    from . import bench, environment
-    from .cluster import check_ray_address
-    from .progress import ConsoleProgress
-    from .supervise import announce
+    from fedunlearn.reporting import bench
+    from fedunlearn.runtime import environment
+    from fedunlearn.runtime.cluster import check_ray_address
+    from fedunlearn.runtime.progress import ConsoleProgress
+    from fedunlearn.runtime.supervise import announce
+    from fedunlearn.strategies.validation import check_experiment
+    from fedunlearn.strategies.server_app import make_matrix_app
 
     suite = bench.load_suite(suite_path, check_experiment)
     for address in sorted({s.config["ray-address"] for s in suite.scenarios}):
@@ -215,7 +212,7 @@ def _run_on_ray(server_app, config: Mapping[str, Any], results: dict, verbose: b
     """Simulate ``config['num-clients']`` clients on Ray (local, or ``ray-address``) for ``server_app``."""
     from flwr.simulation import run_simulation
 
-    from clients.client_app import app as client_app
+    from fedunlearn.clients.client_app import app as client_app
 
     if not verbose:
         logging.getLogger("flwr").setLevel(logging.ERROR)
@@ -242,7 +239,7 @@ def _run_on_ray(server_app, config: Mapping[str, Any], results: dict, verbose: b
 
 
 def _run_in_child(config: Mapping[str, Any], verbose: bool, resume: str | None) -> int:
-    from .supervise import announce
+    from fedunlearn.runtime.supervise import announce
 
     try:
         simulate(config, verbose, resume)
@@ -253,7 +250,7 @@ def _run_in_child(config: Mapping[str, Any], verbose: bool, resume: str | None) 
 
 
 def _bench_in_child(suite: str, out: str, verbose: bool) -> int:
-    from .supervise import announce
+    from fedunlearn.runtime.supervise import announce
 
     try:
         announce(page=str(bench_suite(suite, out, verbose)))

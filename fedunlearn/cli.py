@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .api import DEFAULT_SUITE, resume_config
-from .errors import ConfigError, RunFailed
+from fedunlearn.api import DEFAULT_SUITE, resume_config
+from fedunlearn.errors import ConfigError, RunFailed
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,7 +54,7 @@ def deploy(args: argparse.Namespace) -> int:
     import signal
     import time
 
-    from .deploy import LocalFederation, make_credentials
+    from fedunlearn.runtime.deploy import LocalFederation, make_credentials
 
     if args.supernodes < 1:
         print(f"fedunlearn: error: --supernodes = {args.supernodes}: must be at least 1", file=sys.stderr)
@@ -87,14 +87,14 @@ def deploy(args: argparse.Namespace) -> int:
 def experiment_config(experiment: str | None, run_config: str = "", out: str | None = None) -> dict[str, Any]:
     """The validated configuration from an experiment file, ``--run-config`` overrides and ``--out``
     (later ones win). Raises ConfigError."""
-    from .api import experiment as validated
+    from fedunlearn.api import experiment as validated
 
     return validated(experiment, run_config, out)
 
 
 def run_bench(suite_path: str, out: str, verbose: bool = False, page_only: bool = False) -> int:
     """``fedunlearn bench``: the suite's missing cells and its page, in this process; an exit code."""
-    from .api import bench_suite
+    from fedunlearn.api import bench_suite
 
     try:
         bench_suite(suite_path, out, verbose, page_only)
@@ -114,7 +114,7 @@ def list_methods() -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from strategies import methods
+    from fedunlearn.strategies import methods
 
     try:
         found = methods.describe()
@@ -133,14 +133,14 @@ def list_methods() -> int:
 
 def entry() -> int:
     """The ``fedunlearn`` command: ``run`` and ``bench`` work in a supervised child process, so that Ctrl-C
-    stops the run and every process it started at once (:mod:`fedunlearn.supervise`)."""
-    from .supervise import supervised
+    stops the run and every process it started at once (:mod:`fedunlearn.runtime.supervise`)."""
+    from fedunlearn.runtime.supervise import supervised
 
     argv = sys.argv[1:]
     args = _parser().parse_args(argv)  # --help and usage errors answer here, before any child starts
     if args.command not in ("run", "bench"):
         return main(argv)
-    from .api import _interrupted_run
+    from fedunlearn.api import _interrupted_run
 
     return supervised(main, argv, interrupted=_interrupted_run).code
 
@@ -164,8 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"fedunlearn: error: {exc}", file=sys.stderr)
         return 2
-    from .api import simulate
-    from .report import print_table
+    from fedunlearn.api import simulate
+    from fedunlearn.reporting.report import print_table
 
     try:
         report = simulate(config, verbose=args.verbose, resume=str(Path(args.resume).resolve()) if args.resume else None)

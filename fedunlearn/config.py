@@ -23,7 +23,7 @@ MODELS = ("mlp", "cnn", "lenet5", "cnn2", "cnn2-16", "cnn2-8", "resnet18")
 PARTITIONERS = ("iid", "dirichlet", "pathological")
 
 
-from .errors import ConfigError  # noqa: E402  (re-exported: every module imports it from here)
+from fedunlearn.errors import ConfigError  # noqa: E402  (re-exported: every module imports it from here)
 
 
 @dataclass(frozen=True)

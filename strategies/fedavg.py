@@ -17,11 +17,11 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, Result
 from flwr.serverapp.strategy.strategy_utils import aggregate_metricrecords
 
-from fedunlearn.checkpoint import kept_from, kept_payload
-from fedunlearn.cost import Cost
-from fedunlearn.deadline import AnswerClock
-from fedunlearn.faults import HANG
-from fedunlearn.training import derive_seed
+from fedunlearn.learning.training import derive_seed
+from fedunlearn.runtime.checkpoint import kept_from, kept_payload
+from fedunlearn.runtime.deadline import AnswerClock
+from fedunlearn.runtime.faults import HANG
+from fedunlearn.runtime.phase import Cost
 
 
 def payload_bytes(record: ArrayRecord) -> int:
@@ -60,7 +60,7 @@ def send_and_receive(grid: Grid, messages: list[Message], timeout: float, clock:
                      ) -> list[Message]:
     """Send ``messages`` (one round: one kind of work) and gather the replies until every client has answered
     or the round's deadline has passed: ``timeout`` seconds, or with a ``clock`` the deadline that follows
-    the federation (:mod:`fedunlearn.deadline`), capped by ``timeout``. Looks for replies as often as
+    the federation (:mod:`fedunlearn.runtime.deadline`), capped by ``timeout``. Looks for replies as often as
     :func:`poll_interval` says in simulation. A simulated hang (``fault-rate``) answers at once with a reason
     that marks it; it is taken for no answer, as the client it stands for would give none."""
     if not messages:
@@ -194,7 +194,7 @@ class AccountedFedAvg(FedAvg):
         Times a round asks its failed clients again before going on without them (``cost.retries``).
     clock
         The experiment's answer times: each round waits until its clients are clearly late
-        (:mod:`fedunlearn.deadline`), never longer than the timeout ``start`` gets. None: the timeout alone.
+        (:mod:`fedunlearn.runtime.deadline`), never longer than the timeout ``start`` gets. None: the timeout alone.
     """
 
     def __init__(

@@ -16,76 +16,24 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Mapping
 
-import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
 from flwr.serverapp import Grid
 
 from fedunlearn import config as cfg
-from fedunlearn import environment
-from fedunlearn.checkpoint import ModelCache, RunCheckpoints, original_key, reference_key, safe_name
-from fedunlearn.cost import PhaseResult
-from fedunlearn.deadline import AnswerClock
-from fedunlearn.data import describe, load_dataset
-from fedunlearn.evaluator import Evaluator
-from fedunlearn.federation import Federation
-from fedunlearn.models import MODEL_CLASSES, build_model
-from fedunlearn.partition import client_partitions
-from fedunlearn.progress import Progress
-from fedunlearn.report import REFERENCE, combine, seed_report
-from fedunlearn.training import derive_seed
+from fedunlearn.data.federation import Federation
+from fedunlearn.evaluation.evaluator import Evaluator
+from fedunlearn.learning.models import build_model
+from fedunlearn.learning.training import derive_seed
+from fedunlearn.reporting.report import REFERENCE, combine, seed_report
+from fedunlearn.runtime import environment
+from fedunlearn.runtime.checkpoint import ModelCache, RunCheckpoints, original_key, reference_key, safe_name
+from fedunlearn.runtime.deadline import AnswerClock
+from fedunlearn.runtime.phase import PhaseResult
+from fedunlearn.runtime.progress import Progress
 
 from . import methods
 from .fedavg import exchange
 from .session import FederatedSession, answer_clock
-
-
-def check_experiment(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate a configuration completely, data-dependent checks and partitioning included.
-
-    Loads the data set in this process (a hub data set is downloaded or read from the hub's cache) but
-    starts no Ray: meant to run before anything expensive. Raises ConfigError.
-    """
-    config = cfg.validate(values, known_methods=methods.available())
-    num_classes, num_train = describe(config)
-    cfg.validate_against_data(config, num_classes, num_train)
-    data = load_dataset(config)
-    shape = data.input_shape
-    _check_model_fits(config["model"], shape, config["dataset"])
-    for seed in cfg.seed_list(config):  # raises ConfigError if a seed's partition cannot be made
-        client_partitions(data.y_train, {**config, "seed": seed})
-    if config["forget-samples-path"]:
-        _check_sample_file(config, num_train)
-    for _, base, overrides in cfg.method_variants(config):
-        methods.get(base).check({**config, **overrides}, shape, num_classes)
-    return config
-
-
-def _check_model_fits(model: str, shape: tuple[int, ...], dataset: str) -> None:
-    """A model that pools its input away (LeNet-5 needs 16x16) refuses smaller images before anything runs."""
-    least = getattr(MODEL_CLASSES[model], "MIN_SIZE", None)
-    if least is not None and (len(shape) != 3 or min(shape[1:]) < least):
-        raise cfg.ConfigError(f"model = {model!r}: needs images of at least {least}x{least}; dataset {dataset!r} "
-                              f"has samples of shape {'x'.join(map(str, shape))}")
-
-
-def _check_sample_file(config: Mapping[str, Any], num_train: int) -> None:
-    """The indices exist, and a method that needs one target client gets one (in every seed's partition)."""
-    from fedunlearn.requests import load_indices
-
-    indices = load_indices(config["forget-samples-path"])
-    if indices.min() < 0 or indices.max() >= num_train:
-        raise cfg.ConfigError(f"forget-samples-path = {config['forget-samples-path']!r}: indices must lie in "
-                              f"0..{num_train - 1} (the training split)")
-    targeted = [label for label, base, _ in cfg.method_variants(config)
-                if base != REFERENCE and methods.get(base).needs_one_target]
-    if targeted:
-        labels = load_dataset(config).y_train
-        for seed in cfg.seed_list(config):
-            parts = client_partitions(labels, {**config, "seed": seed})
-            owners = [c for c, held in enumerate(parts) if np.isin(held, indices).any()]
-            if len(owners) != 1:
-                raise cfg.ConfigError(f"forget-samples-path = {config['forget-samples-path']!r}: {targeted[0]} needs "
-                                      f"the samples of one client, but with seed {seed} clients {owners} hold them")
 
 
 def wait_for_clients(grid: Grid, expected: int, timeout: float = 30.0) -> list[int]:

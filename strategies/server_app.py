@@ -15,13 +15,14 @@ from typing import Any, Mapping
 from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
-from fedunlearn.checkpoint import RunCheckpoints
 from fedunlearn.config import DEFAULTS
-from fedunlearn.progress import ConsoleProgress, Progress
-from fedunlearn.report import CONFIG_FILE, new_run_dir, print_table, write_atomically, write_report
-from fedunlearn.supervise import announce
+from fedunlearn.reporting.report import CONFIG_FILE, new_run_dir, print_table, write_atomically, write_report
+from fedunlearn.runtime.checkpoint import RunCheckpoints
+from fedunlearn.runtime.progress import ConsoleProgress, Progress
+from fedunlearn.runtime.supervise import announce
 
-from .flow import check_experiment, run_experiment
+from .flow import run_experiment
+from .validation import check_experiment
 
 
 def run_and_write(grid: Grid, config: Mapping[str, Any], progress: Progress, resume: Path | None = None) -> dict:
@@ -69,7 +70,7 @@ def make_server_app(
 
 
 def make_matrix_app(cells: list, progress: ConsoleProgress, results: dict) -> ServerApp:
-    """A ServerApp that computes benchmark ``cells`` (``fedunlearn.bench.Cell``) one after the other on the
+    """A ServerApp that computes benchmark ``cells`` (``fedunlearn.reporting.bench.Cell``) one after the other on the
     same federation, storing each as it finishes (its checkpoints beside it until then)."""
     app = ServerApp()
 

@@ -10,11 +10,11 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Result
 
-from fedunlearn.checkpoint import RunCheckpoints
-from fedunlearn.cost import Cost, PhaseResult
-from fedunlearn.deadline import AnswerClock, DeadlinePolicy
-from fedunlearn.progress import Progress
-from fedunlearn.requests import DeletionRequest
+from fedunlearn.data.requests import DeletionRequest
+from fedunlearn.runtime.checkpoint import RunCheckpoints
+from fedunlearn.runtime.deadline import AnswerClock, DeadlinePolicy
+from fedunlearn.runtime.phase import Cost, PhaseResult
+from fedunlearn.runtime.progress import Progress
 
 from .fedavg import AccountedFedAvg, answered, ask_with_retries, content_bytes
 

@@ -15,7 +15,7 @@ def _own_working_directory(tmp_path, monkeypatch):
 
 
 def pytest_configure(config):
-    """One array cache for the session (fedunlearn/arraycache.py), not the user's: the first test computes
+    """One array cache for the session (fedunlearn/data/arraycache.py), not the user's: the first test computes
     the split and partitions, later tests and their Ray workers read them back."""
     import tempfile
 

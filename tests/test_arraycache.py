@@ -1,4 +1,4 @@
-"""The machine-wide cache of index arrays (fedunlearn/arraycache.py): same numbers, computed once."""
+"""The machine-wide cache of index arrays (fedunlearn/data/arraycache.py): same numbers, computed once."""
 
 import os
 import subprocess
@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fedunlearn import arraycache
 from fedunlearn.config import ConfigError, validate
-from fedunlearn.partition import client_partitions
+from fedunlearn.data import arraycache
+from fedunlearn.data.partition import client_partitions
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,8 +74,8 @@ def test_a_worker_with_a_warm_cache_gets_the_same_arrays_without_scikit_learn_or
     script = (
         "import sys, numpy as np\n"
         "from fedunlearn.config import validate\n"
-        "from fedunlearn.data import load_dataset\n"
-        "from fedunlearn.partition import client_partitions\n"
+        "from fedunlearn.data.datasets import load_dataset\n"
+        "from fedunlearn.data.partition import client_partitions\n"
         "c = validate({'partitioner': 'dirichlet'})\n"
         "d = load_dataset(c)\n"
         "p = client_partitions(d.y_train, c)\n"
@@ -93,7 +93,7 @@ def test_a_worker_with_a_warm_cache_gets_the_same_arrays_without_scikit_learn_or
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    from fedunlearn.data import DATA_SEED
+    from fedunlearn.data.datasets import DATA_SEED
 
     digits = load_digits()
     x = (digits.images / 16.0).astype(np.float32)[:, None, :, :]

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from fedunlearn.ascent import distance, others_average, project_to_ball
+from fedunlearn.algorithms.ascent import distance, others_average, project_to_ball
 
 
 def test_others_average_undoes_the_target_from_a_fedavg_aggregate():

@@ -112,8 +112,8 @@ def test_the_matrix_runs_writes_one_page_and_a_rerun_skips_computed_cells(tmp_pa
 
 
 def test_a_stored_cell_counts_keys_added_later_at_their_default(tmp_path):
-    from fedunlearn.bench import Cell, Scenario
     from fedunlearn.config import validate
+    from fedunlearn.reporting.bench import Cell, Scenario
 
     config = validate({"unlearn-methods": "finetune"})
     cell = Cell(Scenario("s", "S", config), 0, tmp_path / "seed-0.json")

@@ -8,7 +8,7 @@ import torch
 from flwr.app import Array, ArrayRecord
 
 from fedunlearn import config as cfg
-from fedunlearn.checkpoint import (
+from fedunlearn.runtime.checkpoint import (
     CheckpointError,
     ModelCache,
     RunCheckpoints,
@@ -18,7 +18,7 @@ from fedunlearn.checkpoint import (
     safe_name,
     save,
 )
-from fedunlearn.cost import Cost, PhaseResult
+from fedunlearn.runtime.phase import Cost, PhaseResult
 
 
 def _phase(value: float) -> PhaseResult:

@@ -1,9 +1,9 @@
 """The identify query: a node names itself by its node config's partition-id and loads its data."""
 
 import pytest
+from fedunlearn.clients.client_app import identify
 from flwr.app import ConfigRecord, Context, Message, RecordDict
 
-from clients.client_app import identify
 from fedunlearn.config import validate
 
 

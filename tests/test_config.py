@@ -3,10 +3,10 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from fedunlearn.strategies.validation import check_experiment
 
 from fedunlearn import config as cfg
 from fedunlearn.cli import main
-from strategies.flow import check_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -153,7 +153,7 @@ def test_methods_refuse_requests_they_do_not_support(method, deletion, supported
 
 
 def test_every_method_is_registered_with_its_request_kinds():
-    from strategies.methods import available
+    from fedunlearn.strategies.methods import available
 
     kinds = available()
     assert kinds["trw"] == frozenset({"class"}) and kinds["federaser"] == frozenset({"client"})
@@ -201,8 +201,8 @@ def test_a_wrong_ray_address_fails_fast_with_one_line_and_writes_nothing(tmp_pat
     import threading
     import time
 
-    from fedunlearn import cluster
     from fedunlearn.cli import main
+    from fedunlearn.runtime import cluster
 
     out = tmp_path / "out"
     start = time.monotonic()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fedunlearn.config import ConfigError, validate
-from fedunlearn.data import load_dataset, synthetic
+from fedunlearn.data.datasets import load_dataset, synthetic
 
 
 def test_digits_split_is_fixed_stratified_and_scaled():
@@ -105,7 +105,7 @@ def test_fashion_mnist_reads_a_data_path_folder_and_names_emnist_style_files(tmp
 
 
 def test_idx_errors_name_the_file(tmp_path):
-    from fedunlearn.data import load_idx_folder, read_idx
+    from fedunlearn.data.datasets import load_idx_folder, read_idx
 
     folder = tmp_path / "bad"
     _write_idx_set(folder, gz=False)
@@ -141,8 +141,9 @@ def test_idx_needs_a_data_path():
 
 
 def test_missing_fashion_mnist_names_the_three_ways_to_get_it(monkeypatch, tmp_path):
-    from fedunlearn import data as data_module
-    from strategies.flow import check_experiment
+    from fedunlearn.strategies.validation import check_experiment
+
+    from fedunlearn.data import datasets as data_module
 
     monkeypatch.setitem(data_module.LOCAL_IDX_FOLDERS, "fashion_mnist", (str(tmp_path / "absent"),))
     start = time.monotonic()
@@ -166,7 +167,7 @@ def test_corrupt_idx_is_refused_before_anything_runs(tmp_path, capsys):
 
 
 def test_each_process_parses_the_files_once(tmp_path, monkeypatch):
-    from fedunlearn import data as data_module
+    from fedunlearn.data import datasets as data_module
 
     _write_idx_set(tmp_path / "once")
     calls = []
@@ -187,7 +188,7 @@ def test_fashion_mnist_from_debian_package_without_configuration():
 
 
 def test_long_tailed_keeps_a_geometric_share_per_class():
-    from fedunlearn.data import long_tailed
+    from fedunlearn.data.datasets import long_tailed
 
     y = np.repeat(np.arange(3), 100)  # 100 samples of each of 3 classes
     kept = long_tailed(y, 3, ratio=4.0)
@@ -198,7 +199,7 @@ def test_long_tailed_keeps_a_geometric_share_per_class():
 
 def test_class_imbalance_shrinks_the_training_split_only():
     from fedunlearn.config import validate
-    from fedunlearn.data import load_dataset
+    from fedunlearn.data.datasets import load_dataset
 
     balanced = load_dataset(validate({}))
     skewed = load_dataset(validate({"class-imbalance": 10.0}))
@@ -209,8 +210,9 @@ def test_class_imbalance_shrinks_the_training_split_only():
 
 
 def test_a_test_fraction_too_small_for_a_stratified_split_is_refused_in_one_line():
+    from fedunlearn.strategies.validation import check_experiment
+
     from fedunlearn.config import ConfigError
-    from strategies.flow import check_experiment
 
     # digits: 1,797 samples of 10 classes; 0.004 leaves ceil(7.19) = 8 test samples, fewer than the classes.
     with pytest.raises(ConfigError, match=r"^test-fraction = 0.004: splits digits's 1797 samples into 1789 training "

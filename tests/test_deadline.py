@@ -1,8 +1,8 @@
-"""The round deadline that follows the federation (fedunlearn.deadline), on hand-made answer times."""
+"""The round deadline that follows the federation (fedunlearn.runtime.deadline), on hand-made answer times."""
 
 import pytest
 
-from fedunlearn.deadline import AnswerClock, DeadlinePolicy
+from fedunlearn.runtime.deadline import AnswerClock, DeadlinePolicy
 
 POLICY = DeadlinePolicy(hard_cap=600.0, factor=3.0, floor=5.0)
 

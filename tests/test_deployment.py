@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from fedunlearn.cli import main
-from fedunlearn.deploy import FEDERATION, LocalFederation, _bin, free_port, make_credentials
+from fedunlearn.runtime.deploy import FEDERATION, LocalFederation, _bin, free_port, make_credentials
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ("dataset='digits' model='mlp' num-clients=3 partitioner='iid' num-server-rounds=1 local-epochs=1 "

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import psutil
 import pytest
+from fedunlearn.strategies.fedavg import payload_bytes
 from flwr.app import ArrayRecord
 
 from fedunlearn.cli import main
-from fedunlearn.models import build_model
-from strategies.fedavg import payload_bytes
+from fedunlearn.learning.models import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ("dataset='digits' model='mlp' num-clients=3 partitioner='iid' num-server-rounds=8 local-epochs=1 "
@@ -162,7 +162,7 @@ def test_two_sequential_class_requests_through_ray(tmp_path):
     report = json.loads((out / "report.json").read_text())
     models = report["models"]
     assert report["request"] == {"kind": "sequential", "forget_classes": [3, 5]}
-    from fedunlearn.data import load_dataset
+    from fedunlearn.data.datasets import load_dataset
     labels = load_dataset({"dataset": "digits", "data-path": "", "test-fraction": 0.2, "synthetic-samples": 2000,
                            "synthetic-classes": 10, "synthetic-shape": "1,8,8", "class-imbalance": 1.0}).y_train
     assert report["data"]["forget_samples"] == int(((labels == 3) | (labels == 5)).sum())

@@ -3,7 +3,7 @@
 from importlib import metadata
 from pathlib import Path
 
-from fedunlearn.environment import describe, versions
+from fedunlearn.runtime.environment import describe, versions
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from fedunlearn.cost import Cost
-from fedunlearn.evaluator import accuracy, average_gap, gaps, per_class_accuracy, score, speedups
+from fedunlearn.evaluation.evaluator import accuracy, average_gap, gaps, per_class_accuracy, score, speedups
+from fedunlearn.runtime.phase import Cost
 
 
 def test_accuracy_of_hand_made_predictions():
@@ -58,7 +58,7 @@ def test_gaps_avg_gap_and_speedups():
 
 
 def test_a_diverged_models_outputs_predict_no_class_and_become_uniform_for_the_attacks():
-    from fedunlearn.evaluator import ModelOutputs, finite_outputs
+    from fedunlearn.evaluation.evaluator import ModelOutputs, finite_outputs
 
     probs = np.array([[0.7, 0.2, 0.1], [np.nan, np.nan, np.nan], [0.1, 0.1, 0.8]], np.float32)
     features = np.array([[1.0, 2.0], [np.nan, np.inf], [3.0, 4.0]], np.float32)
@@ -75,7 +75,7 @@ def test_a_diverged_models_outputs_predict_no_class_and_become_uniform_for_the_a
 
 
 def test_report_means_keep_a_metric_that_only_some_seeds_have():
-    from fedunlearn.report import _mean_tree
+    from fedunlearn.reporting.report import _mean_tree
 
     assert _mean_tree([{"a": 1.0}, {"a": 3.0, "b": 2.0}]) == {"a": 2.0, "b": 2.0}
     assert _mean_tree([{"a": {"x": 1.0}}, None, {"a": {"x": 2.0}}]) == {"a": {"x": 1.5}}

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from fedunlearn.faults import InjectedFault, fault_for, inject
+from fedunlearn.runtime.faults import InjectedFault, fault_for, inject
 
 
 def _config(rate, **extra):
@@ -39,7 +39,7 @@ def test_neighbouring_rounds_draw_independently():
 def test_a_raise_and_a_hang_both_answer_at_once_and_a_hang_says_so():
     """A hang answers at once with a reason the server takes for no answer (it then waits for its deadline):
     a sleeping client would hold its simulated worker and every client queued behind it."""
-    from fedunlearn.faults import HANG
+    from fedunlearn.runtime.faults import HANG
 
     config = _config(0.9)
     raising = next(c for c in range(100) if fault_for(config, c, "train") == "raise")

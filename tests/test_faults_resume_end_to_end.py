@@ -9,10 +9,10 @@ import time
 
 import psutil
 import pytest
+from test_end_to_end import SMALL, _numbers  # a small class-deletion experiment; every number of a report
 
 from fedunlearn.cli import main
-from fedunlearn.faults import fault_for
-from test_end_to_end import SMALL, _numbers  # a small class-deletion experiment; every number of a report
+from fedunlearn.runtime.faults import fault_for
 
 
 def _comparable(report):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from fedunlearn.federaser import UpdateStore, recorded_rounds, rescale
+from fedunlearn.algorithms.federaser import UpdateStore, recorded_rounds, rescale
 
 
 def test_recorded_rounds():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from fedunlearn.fucrt import (
+from fedunlearn.algorithms.fucrt import (
     aggregate_prototypes,
     global_transformation_set,
     local_transformation_set,
@@ -100,7 +100,7 @@ def test_prototype_sums_and_count_weighted_aggregation():
 
 
 def test_with_no_proposal_the_vote_falls_back_to_the_nearest_retained_centroid():
-    from fedunlearn.fucrt import vote_or_nearest
+    from fedunlearn.algorithms.fucrt import vote_or_nearest
 
     # Class 0 is forgotten; class 2's prototype points the same way (cosine 1), class 1's is orthogonal, and
     # class 3 has no samples left.
@@ -115,9 +115,9 @@ def test_transformation_round_relabels_forgotten_samples_by_the_received_models_
     # A head whose bias makes class 2 the most probable of the transformation classes {2, 3} for every input
     # (all other weights 0): the 3 forgotten samples (class 0) are counted as class 2, the others keep their
     # labels, and nothing stays in class 0. The counts are those of the labels trained on.
-    from fedunlearn.fucrt import AlignmentSettings, client_transformation
-    from fedunlearn.models import build_model
-    from fedunlearn.training import TrainSettings
+    from fedunlearn.algorithms.fucrt import AlignmentSettings, client_transformation
+    from fedunlearn.learning.models import build_model
+    from fedunlearn.learning.training import TrainSettings
 
     model = build_model("mlp", (4,), 4, seed=0)
     with torch.no_grad():

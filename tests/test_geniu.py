@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from fedunlearn.geniu import (
+from fedunlearn.algorithms.geniu import (
+    GeneratorSettings,
     average_generators,
     build_generator,
     entropy_targets,
@@ -15,7 +16,6 @@ from fedunlearn.geniu import (
     in_batch_tuning,
     proxies,
     train_generator,
-    GeneratorSettings,
 )
 
 

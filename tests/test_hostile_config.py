@@ -4,11 +4,11 @@ configuration here reaches Ray.)"""
 
 import math
 
+from fedunlearn.strategies.validation import check_experiment
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fedunlearn.config import SCHEMA, ConfigError
-from strategies.flow import check_experiment
 
 VALUES = st.one_of(
     st.integers(min_value=-5, max_value=5000),

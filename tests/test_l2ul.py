@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from fedunlearn.l2ul import L2ulSettings, other_labels, targeted_l2_pgd, unlearn, weight_importance
+from fedunlearn.algorithms.l2ul import L2ulSettings, other_labels, targeted_l2_pgd, unlearn, weight_importance
 
 
 class Linear(nn.Module):

@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from fedunlearn.lra_npp import feature_layer, frequent_neurons, head_relevance, perturb
-from fedunlearn.models import build_model
+from fedunlearn.algorithms.lra_npp import feature_layer, frequent_neurons, head_relevance, perturb
+from fedunlearn.learning.models import build_model
 
 
 def test_relevance_counts_and_the_most_frequent_neurons():

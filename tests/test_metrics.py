@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from fedunlearn.backdoor import add_trigger, attack_success_rate, poisoned_indices, trigger_size
-from fedunlearn.privacy import (
+from fedunlearn.data.backdoor import add_trigger, attack_success_rate, poisoned_indices, trigger_size
+from fedunlearn.evaluation.membership import (
     nearest_neighbour_mia,
     neighbour_classes,
     output_features,
@@ -13,8 +13,8 @@ from fedunlearn.privacy import (
     salun_mia_efficacy,
     svc_share_called_members,
 )
-from fedunlearn.similarity import linear_cka, mean_kl
-from fedunlearn.stats import metric_verdict, overall_verdict, summary
+from fedunlearn.evaluation.similarity import linear_cka, mean_kl
+from fedunlearn.evaluation.stats import metric_verdict, overall_verdict, summary
 
 
 def test_output_features_of_hand_made_probabilities():
@@ -131,7 +131,7 @@ def test_trigger_and_attack_success_rate():
     assert np.array_equal(chosen, poisoned_indices(held, 0.25, seed=1))
 
 
-# SalUn's MIA-efficacy (fedunlearn.privacy.salun_mia_efficacy), on outputs whose answer is known by hand.
+# SalUn's MIA-efficacy (fedunlearn.evaluation.membership.salun_mia_efficacy), on outputs whose answer is known by hand.
 
 def _probs_with_confidence(confidence, num_classes=3, label=0):
     """Rows whose label gets ``confidence`` and the other classes share the rest equally."""

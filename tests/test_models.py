@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from fedunlearn.models import build_model
+from fedunlearn.learning.models import build_model
 
 
 @pytest.mark.parametrize(
@@ -48,8 +48,9 @@ def test_lenet5_and_cnn2_parameter_counts_on_28x28():
 
 
 def test_a_model_too_big_for_the_images_is_refused_before_anything_runs():
+    from fedunlearn.strategies.validation import check_experiment
+
     from fedunlearn.config import ConfigError
-    from strategies.flow import check_experiment
 
     with pytest.raises(ConfigError, match=r"model = 'lenet5': needs images of at least 16x16; dataset 'digits' has "
                                           r"samples of shape 1x8x8"):

@@ -1,10 +1,10 @@
 import pytest
 import torch
+from fedunlearn.strategies.validation import check_experiment
 
+from fedunlearn.algorithms.negation import gaussian_like, layers, negate, reinitialise, select_parameters
 from fedunlearn.config import ConfigError
-from fedunlearn.models import build_model
-from fedunlearn.negation import gaussian_like, layers, negate, reinitialise, select_parameters
-from strategies.flow import check_experiment
+from fedunlearn.learning.models import build_model
 
 
 @pytest.fixture

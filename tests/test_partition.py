@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from fedunlearn.config import ConfigError, validate
-from fedunlearn.federation import Federation
-from fedunlearn.partition import partition_indices
-from fedunlearn.requests import DeletionRequest
+from fedunlearn.data.federation import Federation
+from fedunlearn.data.partition import partition_indices
+from fedunlearn.data.requests import DeletionRequest
 
 # 60 samples: classes 0..3 with 24, 12, 12, 12 samples.
 LABELS = np.array([0] * 24 + [1] * 12 + [2] * 12 + [3] * 12)

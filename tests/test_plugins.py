@@ -19,7 +19,7 @@ EXAMPLE = ROOT / "examples" / "fedunlearn-random-labels"
 @pytest.fixture
 def fresh_registry(monkeypatch):
     """A copy of the method registry with the built-ins (and of the key schema) for this test alone."""
-    from strategies import methods
+    from fedunlearn.strategies import methods
 
     methods.available()
     monkeypatch.setattr(methods, "METHODS", dict(methods.METHODS))
@@ -41,7 +41,7 @@ def _fake_distribution(folder: Path, package: str, module: str, source: str, gro
 
 PLUGIN = """
 from fedunlearn.config import Key
-from strategies.methods.base import UnlearningMethod
+from fedunlearn.strategies.methods.base import UnlearningMethod
 
 
 class Shiny(UnlearningMethod):

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from fedunlearn.cost import Cost
-from fedunlearn.report import combine, new_run_dir, seed_report, write_report
+from fedunlearn.reporting.report import combine, new_run_dir, seed_report, write_report
+from fedunlearn.runtime.phase import Cost
 
 CONFIG = {"name": "exp", "out-dir": "", "dataset": "digits", "model": "cnn", "num-clients": 2,
           "partitioner": "iid", "seed": 4, "verdict-tolerance": 0.02}
@@ -55,7 +55,7 @@ def test_combine_means_intervals_and_verdicts_over_seeds():
 
 
 def test_table_shows_the_interval_half_width_and_the_gap():
-    from fedunlearn.report import table_rows
+    from fedunlearn.reporting.report import table_rows
 
     report = combine(CONFIG, {"kind": "class", "forget_class": 1},
                      {0: _seed(0.00), 1: _seed(0.01), 2: _seed(0.02)})
@@ -109,7 +109,7 @@ def test_terminal_table_shows_variant_labels_verbatim():
 
     from rich.console import Console
 
-    from fedunlearn.report import print_table
+    from fedunlearn.reporting.report import print_table
 
     report = combine(CONFIG, {"kind": "class", "forget_class": 1},
                      {0: seed_report({"retrain": (_metrics(), Cost(15, 30, 3, 4, 3.0)),
@@ -120,7 +120,7 @@ def test_terminal_table_shows_variant_labels_verbatim():
 
 
 def test_a_diverged_model_is_named_under_the_table_and_a_healthy_one_is_not():
-    from fedunlearn.report import diverged_note, notes
+    from fedunlearn.reporting.report import diverged_note, notes
 
     models = {"not": {"metrics": {"nonfinite_outputs": 16000.0, "mia_auc": 0.5}},
               "retrain": {"metrics": {"nonfinite_outputs": 0, "mia_auc": 0.9}},

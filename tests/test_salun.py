@@ -5,9 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from fedunlearn.models import Classifier
-from fedunlearn.salun import random_labels, saliency_gradient, saliency_mask
-from fedunlearn.training import TrainSettings, train
+from fedunlearn.algorithms.salun import random_labels, saliency_gradient, saliency_mask
+from fedunlearn.learning.models import Classifier
+from fedunlearn.learning.training import TrainSettings, train
 
 
 def test_the_mask_marks_the_largest_gradients_over_all_parameters_at_once():

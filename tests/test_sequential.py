@@ -2,9 +2,10 @@
 
 from types import SimpleNamespace
 
-from fedunlearn.cost import Cost, PhaseResult
-from fedunlearn.report import sequential_rows
-from strategies.flow import sequential_result
+from fedunlearn.strategies.flow import sequential_result
+
+from fedunlearn.reporting.report import sequential_rows
+from fedunlearn.runtime.phase import Cost, PhaseResult
 
 
 class FakeEvaluator:

@@ -6,10 +6,15 @@ from uuid import uuid4
 
 import numpy as np
 import pytest
+from fedunlearn.strategies.fedavg import (
+    AccountedFedAvg,
+    ClientFailure,
+    content_bytes,
+    payload_bytes,
+    poll_interval,
+    send_and_receive,
+)
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
-
-from strategies.fedavg import (AccountedFedAvg, ClientFailure, content_bytes, payload_bytes, poll_interval,
-                               send_and_receive)
 
 
 @pytest.fixture(autouse=True)
@@ -207,7 +212,7 @@ def test_a_simulation_grid_looks_for_replies_less_often_the_more_messages_are_ou
 def test_a_round_stops_waiting_once_its_clients_are_clearly_late_and_a_hang_is_no_answer():
     from flwr.app import Error
 
-    from fedunlearn.deadline import AnswerClock, DeadlinePolicy
+    from fedunlearn.runtime.deadline import AnswerClock, DeadlinePolicy
 
     class OneHangs(NodeList):
         """Node 4 answers with a simulated hang (no answer, to the server), node 3 with an error."""
@@ -231,9 +236,10 @@ def test_a_round_stops_waiting_once_its_clients_are_clearly_late_and_a_hang_is_n
 def test_a_one_off_round_asks_its_failed_clients_again_and_counts_the_retries_without_trainings():
     # FUCRT's selection and SalUn's saliency go through FederatedSession.exchange: node 6 answers on its
     # retry, node 7 never does; the answers come back in client order, node 7 is the one failure.
+    from fedunlearn.strategies.session import FederatedSession
+
     from fedunlearn import config as cfg
-    from fedunlearn.cost import Cost
-    from strategies.session import FederatedSession
+    from fedunlearn.runtime.phase import Cost
 
     config = cfg.validate({"unlearn-methods": "finetune", "round-retries": 1, "round-timeout": 1.0})
     grid = FlakyGrid([5, 6, 7, 8])

@@ -1,8 +1,8 @@
 import numpy as np
 import torch
 
-from fedunlearn.models import build_model
-from fedunlearn.training import TrainSettings, derive_seed, predict, train
+from fedunlearn.learning.models import build_model
+from fedunlearn.learning.training import TrainSettings, derive_seed, predict, train
 
 SETTINGS = TrainSettings(epochs=30, batch_size=8, learning_rate=0.1, momentum=0.9)
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from fedunlearn.models import build_model
-from fedunlearn.training import IGNORE, TrainSettings, train
-from fedunlearn.trw import class_similarity, tilted_target
+from fedunlearn.algorithms.trw import class_similarity, tilted_target
+from fedunlearn.learning.models import build_model
+from fedunlearn.learning.training import IGNORE, TrainSettings, train
 
 
 def test_tilted_target_hand_computed():

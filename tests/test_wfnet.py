@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from fedunlearn.wfnet import (
+from fedunlearn.algorithms.wfnet import (
     FilterSettings,
     apply_filter,
     filter_loss,

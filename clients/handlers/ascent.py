@@ -8,8 +8,8 @@ import torch
 from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
 from torch import nn
 
-from fedunlearn.ascent import project_to_ball
-from fedunlearn.training import predict
+from fedunlearn.algorithms.ascent import project_to_ball
+from fedunlearn.learning.training import predict
 
 from ..job import ClientJob
 

@@ -1,7 +1,7 @@
 """FUCRT, client side: the selection query and transformation learning (see strategies/methods/fucrt.py).
 
-Thin adapters: the work is :func:`fedunlearn.fucrt.client_selection` and
-:func:`fedunlearn.fucrt.client_transformation`.
+Thin adapters: the work is :func:`fedunlearn.algorithms.fucrt.client_selection` and
+:func:`fedunlearn.algorithms.fucrt.client_transformation`.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from flwr.app import Array, ArrayRecord, Context, Message, MetricRecord, RecordDict
 
-from fedunlearn.fucrt import AlignmentSettings, client_selection, client_transformation
+from fedunlearn.algorithms.fucrt import AlignmentSettings, client_selection, client_transformation
 
 from ..job import ClientJob
 

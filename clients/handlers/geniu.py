@@ -1,13 +1,13 @@
 """GENIU, client side: the ``train.geniu`` handler trains the proxy generator on this client's classes (see
-strategies/methods/geniu.py); the work is in :mod:`fedunlearn.geniu`."""
+strategies/methods/geniu.py); the work is in :mod:`fedunlearn.algorithms.geniu`."""
 
 from __future__ import annotations
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, Context, Message, MetricRecord, RecordDict
 
-from fedunlearn.geniu import GeneratorSettings, build_generator, entropy_targets, train_generator
-from fedunlearn.training import predict
+from fedunlearn.algorithms.geniu import GeneratorSettings, build_generator, entropy_targets, train_generator
+from fedunlearn.learning.training import predict
 
 from ..job import ClientJob
 

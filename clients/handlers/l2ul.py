@@ -1,11 +1,11 @@
 """L2UL, client side: the ``train.l2ul`` handler (see strategies/methods/l2ul.py); the work is
-:func:`fedunlearn.l2ul.unlearn`."""
+:func:`fedunlearn.algorithms.l2ul.unlearn`."""
 
 from __future__ import annotations
 
 from flwr.app import Context, Message
 
-from fedunlearn.l2ul import L2ulSettings, unlearn
+from fedunlearn.algorithms.l2ul import L2ulSettings, unlearn
 
 from ..job import ClientJob
 

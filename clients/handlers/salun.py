@@ -1,7 +1,7 @@
 """SalUn, client side: the saliency query and masked random-label training (see strategies/methods/salun.py).
 
-Thin adapters: the work is :func:`fedunlearn.salun.saliency_gradient`, :func:`fedunlearn.salun.random_labels`
-and :func:`fedunlearn.training.train` with a mask.
+Thin adapters: the work is :func:`fedunlearn.algorithms.salun.saliency_gradient`, :func:`fedunlearn.algorithms.salun.random_labels`
+and :func:`fedunlearn.learning.training.train` with a mask.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 from flwr.app import Array, ArrayRecord, Context, Message, MetricRecord, RecordDict
 
-from fedunlearn.salun import random_labels, saliency_gradient
-from fedunlearn.training import train
+from fedunlearn.algorithms.salun import random_labels, saliency_gradient
+from fedunlearn.learning.training import train
 
 from ..job import ClientJob
 

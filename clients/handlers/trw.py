@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from flwr.app import Context, Message
 
-from fedunlearn.training import IGNORE, predict, train
-from fedunlearn.trw import class_similarity, tilted_target
+from fedunlearn.algorithms.trw import class_similarity, tilted_target
+from fedunlearn.learning.training import IGNORE, predict, train
 
 from ..job import ClientJob
 

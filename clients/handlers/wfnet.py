@@ -1,11 +1,11 @@
 """WF-Net, client side: the ``train.wfnet`` handler trains the filters of the frozen model it receives (see
-strategies/methods/wfnet.py); the work is :func:`fedunlearn.wfnet.train_filters`."""
+strategies/methods/wfnet.py); the work is :func:`fedunlearn.algorithms.wfnet.train_filters`."""
 
 from __future__ import annotations
 
 from flwr.app import Array, ArrayRecord, Context, Message, MetricRecord, RecordDict
 
-from fedunlearn.wfnet import FilterSettings, train_filters
+from fedunlearn.algorithms.wfnet import FilterSettings, train_filters
 
 from ..job import ClientJob
 

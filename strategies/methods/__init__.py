@@ -66,7 +66,7 @@ def load_plugins() -> None:
                               f"{type(exc).__name__}: {exc}") from None
         if not (isinstance(cls, type) and issubclass(cls, UnlearningMethod)):
             raise ConfigError(f"unlearning method plugin {entry.name!r} of {origin}: {entry.value} is not a subclass "
-                              f"of strategies.methods.base.UnlearningMethod")
+                              f"of fedunlearn.strategies.methods.base.UnlearningMethod")
         register(cls, origin)
 
 

@@ -14,16 +14,15 @@ import time
 
 from flwr.app import ArrayRecord, Message, RecordDict
 
-from fedunlearn.ascent import distance, others_average
-from fedunlearn.cost import Cost, PhaseResult
-from fedunlearn.federation import Federation
-from fedunlearn.models import build_model
-from fedunlearn.training import derive_seed
+from fedunlearn.algorithms.ascent import distance, others_average
+from fedunlearn.data.federation import Federation
+from fedunlearn.learning.models import build_model
+from fedunlearn.learning.training import derive_seed
+from fedunlearn.runtime.phase import Cost, PhaseResult
 
 from ..fedavg import content_bytes
 from . import register
 from .base import UnlearningMethod
-
 
 ASCENT_ATTEMPTS = 3  # asks of the target client before the run stops
 

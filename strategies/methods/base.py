@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 from fedunlearn.config import Key
-from fedunlearn.cost import PhaseResult
+from fedunlearn.runtime.phase import PhaseResult
 
 if TYPE_CHECKING:
     from ..session import FederatedSession

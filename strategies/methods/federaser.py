@@ -5,7 +5,7 @@ written to disk (bounded by ``federaser-max-mb``). Unlearning replays the record
 deleted client, starting from the initial global model: the remaining clients train for a fraction
 (``federaser-calibration``) of the local epochs from the new global model, and each calibrated update is
 rescaled to the length of the same client's recorded update before the sample-weighted average.
-Clients do plain local training: no client handler. Store and rule: ``fedunlearn/federaser.py``.
+Clients do plain local training: no client handler. Store and rule: ``fedunlearn/algorithms/federaser.py``.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import math
 import numpy as np
 from flwr.app import Array, ArrayRecord
 
+from fedunlearn.algorithms.federaser import UpdateStore, recorded_rounds, rescale
 from fedunlearn.config import ConfigError
-from fedunlearn.cost import PhaseResult
-from fedunlearn.federaser import UpdateStore, recorded_rounds, rescale
-from fedunlearn.models import build_model
+from fedunlearn.learning.models import build_model
+from fedunlearn.runtime.phase import PhaseResult
 
 from ..fedavg import AccountedFedAvg, aggregate_train_metrics
 from . import register

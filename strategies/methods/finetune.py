@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fedunlearn.cost import PhaseResult
+from fedunlearn.runtime.phase import PhaseResult
 
 from . import register
 from .base import UnlearningMethod

@@ -9,7 +9,7 @@
    transformation classes and train with CE + contrastive alignment; the server averages models (FedAvg)
    and prototypes (count-weighted) and broadcasts both.
 
-The algorithms are pure functions in ``fedunlearn/fucrt.py``.
+The algorithms are pure functions in ``fedunlearn/algorithms/fucrt.py``.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
 
-from fedunlearn.cost import Cost, PhaseResult
-from fedunlearn.fucrt import aggregate_prototypes, nearest_centroid_set, vote_or_nearest
-from fedunlearn.training import derive_seed
+from fedunlearn.algorithms.fucrt import aggregate_prototypes, nearest_centroid_set, vote_or_nearest
+from fedunlearn.learning.training import derive_seed
+from fedunlearn.runtime.phase import Cost, PhaseResult
 
 from ..fedavg import AccountedFedAvg, content_bytes, payload_bytes
 from . import register

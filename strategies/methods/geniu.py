@@ -10,7 +10,7 @@ requests (the paper's case: the majority class of imbalanced data).
    steps of cross-entropy on the retained classes' proxies and 1 / cross-entropy on the forgotten class's.
    0 client trainings, 0 bytes.
 
-The algorithm is in ``fedunlearn/geniu.py``; the client side in ``clients/handlers/geniu.py``.
+The algorithm is in ``fedunlearn/algorithms/geniu.py``; the client side in ``clients/handlers/geniu.py``.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import time
 
 from flwr.app import Array, ArrayRecord, ConfigRecord, RecordDict
 
-from fedunlearn.cost import Cost, PhaseResult
-from fedunlearn.federation import Federation
-from fedunlearn.geniu import average_generators, build_generator, in_batch_tuning, proxies
-from fedunlearn.models import build_model
-from fedunlearn.training import derive_seed
+from fedunlearn.algorithms.geniu import average_generators, build_generator, in_batch_tuning, proxies
+from fedunlearn.data.federation import Federation
+from fedunlearn.learning.models import build_model
+from fedunlearn.learning.training import derive_seed
+from fedunlearn.runtime.phase import Cost, PhaseResult
 
 from ..fedavg import AccountedFedAvg, aggregate_train_metrics
 from . import register

@@ -4,7 +4,7 @@ The client that holds the forgotten samples runs L2UL on them (``train.l2ul``): 
 original model, weight importance, and penalised SGD until its accuracy on the forgotten samples is at most
 ``l2ul-stop-acc``. It needs nothing but the model and the forgotten samples, so the server adopts the
 client's model as the new global model: one client training, no other client involved, and no repair
-rounds (``unlearn-rounds`` does not apply). The algorithm is in ``fedunlearn/l2ul.py``.
+rounds (``unlearn-rounds`` does not apply). The algorithm is in ``fedunlearn/algorithms/l2ul.py``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import time
 
 from flwr.app import Message, RecordDict
 
-from fedunlearn.cost import Cost, PhaseResult
-from fedunlearn.federation import Federation
+from fedunlearn.data.federation import Federation
+from fedunlearn.runtime.phase import Cost, PhaseResult
 
 from ..fedavg import content_bytes
 from . import register

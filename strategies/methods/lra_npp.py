@@ -2,7 +2,7 @@
 
 The server holds the test split, which no client trained on: it takes ``lra-npp-samples`` test images of
 the forgotten class (a seeded draw, as the authors take a random subset of theirs), finds the neurons most
-relevant to them (``fedunlearn/lra_npp.py``) and cuts the ``lra-npp-neurons`` most frequent ones off the
+relevant to them (``fedunlearn/algorithms/lra_npp.py``) and cuts the ``lra-npp-neurons`` most frequent ones off the
 forgotten class. No client takes part: 0 client trainings, 0 bytes. The same images stay in the test set
 the evaluator scores (a handful of the class's test images; docs/methods/lra-npp.md).
 """
@@ -14,11 +14,11 @@ import time
 import numpy as np
 from flwr.app import ArrayRecord
 
-from fedunlearn.cost import Cost, PhaseResult
-from fedunlearn.federation import Federation
-from fedunlearn.lra_npp import feature_layer, frequent_neurons, head_relevance, perturb
-from fedunlearn.models import build_model
-from fedunlearn.training import derive_seed, predict
+from fedunlearn.algorithms.lra_npp import feature_layer, frequent_neurons, head_relevance, perturb
+from fedunlearn.data.federation import Federation
+from fedunlearn.learning.models import build_model
+from fedunlearn.learning.training import derive_seed, predict
+from fedunlearn.runtime.phase import Cost, PhaseResult
 
 from . import register
 from .base import UnlearningMethod

@@ -5,7 +5,7 @@ federated fine-tuning on retained data for ``unlearn-rounds`` (a deleted client 
 and sample requests every client trains on its retained data). The ablation's perturbations replace
 the negation and keep the fine-tuning: ``not-all``, ``not-last``, ``noise`` (Gaussian of the same
 per-layer norm), ``reinit`` (fresh initialisation). Clients do plain local training: no client handler.
-The algorithms are pure functions in ``fedunlearn/negation.py``.
+The algorithms are pure functions in ``fedunlearn/algorithms/negation.py``.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from abc import abstractmethod
 
 from flwr.app import ArrayRecord
 
-from fedunlearn import negation
+from fedunlearn.algorithms import negation
 from fedunlearn.config import ConfigError
-from fedunlearn.cost import PhaseResult
-from fedunlearn.federation import Federation
-from fedunlearn.models import build_model
-from fedunlearn.training import derive_seed
+from fedunlearn.data.federation import Federation
+from fedunlearn.learning.models import build_model
+from fedunlearn.learning.training import derive_seed
+from fedunlearn.runtime.phase import PhaseResult
 
 from . import register
 from .base import UnlearningMethod

@@ -10,7 +10,7 @@ requests.
    salient weights (the mask travels with the model). Under a client request the deleted client takes part:
    it alone holds the forgotten data.
 
-The algorithm is in ``fedunlearn/salun.py``; the client side in ``clients/handlers/salun.py``.
+The algorithm is in ``fedunlearn/algorithms/salun.py``; the client side in ``clients/handlers/salun.py``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import time
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
 
-from fedunlearn.cost import Cost, PhaseResult
-from fedunlearn.salun import saliency_mask
+from fedunlearn.algorithms.salun import saliency_mask
+from fedunlearn.runtime.phase import Cost, PhaseResult
 
 from ..fedavg import AccountedFedAvg, content_bytes
 from . import register

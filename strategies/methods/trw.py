@@ -3,12 +3,12 @@ reweighting target (Ebrahimpour-Boroojeny et al., arXiv 2506.20893). Class reque
 
 FedAvg for ``unlearn-rounds`` with clients running ``train.trw`` on all their data (retained samples:
 cross-entropy; forgotten samples: soft cross-entropy to the target). The algorithm is in
-``fedunlearn/trw.py``; the client side in ``clients/handlers/trw.py``.
+``fedunlearn/algorithms/trw.py``; the client side in ``clients/handlers/trw.py``.
 """
 
 from __future__ import annotations
 
-from fedunlearn.cost import PhaseResult
+from fedunlearn.runtime.phase import PhaseResult
 
 from . import register
 from .base import UnlearningMethod

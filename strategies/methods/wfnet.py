@@ -7,7 +7,7 @@ requests.
 2. The request: the server publishes the original weights times the filters' row of the forgotten class.
    No client takes part; any later class request would be served the same way, from the same filters.
 
-The algorithm is in ``fedunlearn/wfnet.py``; the client side in ``clients/handlers/wfnet.py``.
+The algorithm is in ``fedunlearn/algorithms/wfnet.py``; the client side in ``clients/handlers/wfnet.py``.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import time
 
 from flwr.app import Array, ArrayRecord, ConfigRecord, RecordDict
 
-from fedunlearn.cost import Cost, PhaseResult
-from fedunlearn.federation import Federation
-from fedunlearn.models import build_model
-from fedunlearn.wfnet import apply_filter, initial_filters
+from fedunlearn.algorithms.wfnet import apply_filter, initial_filters
+from fedunlearn.data.federation import Federation
+from fedunlearn.learning.models import build_model
+from fedunlearn.runtime.phase import Cost, PhaseResult
 
 from ..fedavg import AccountedFedAvg, payload_bytes
 from . import register

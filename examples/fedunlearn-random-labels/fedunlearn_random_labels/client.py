@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+from fedunlearn.clients.job import ClientJob
 from flwr.app import Context, Message
 
-from clients.job import ClientJob
-from fedunlearn.training import train
+from fedunlearn.learning.training import train
 
 from .labels import random_other_labels
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from fedunlearn.strategies.methods.base import UnlearningMethod
+
 from fedunlearn.config import Key
-from fedunlearn.cost import PhaseResult
-from strategies.methods.base import UnlearningMethod
+from fedunlearn.runtime.phase import PhaseResult
 
 
 class RandomLabels(UnlearningMethod):

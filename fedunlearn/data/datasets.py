@@ -21,8 +21,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from . import arraycache
-from .config import ConfigError
+from fedunlearn.config import ConfigError
+from fedunlearn.data import arraycache
 
 DATA_SEED = 12345
 

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 
-from .config import ConfigError
+from fedunlearn.config import ConfigError
 
 PROBE_SECONDS = 30.0
 _PROBE = """

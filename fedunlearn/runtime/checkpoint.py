@@ -19,16 +19,16 @@ import hashlib
 import json
 import os
 import re
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 from flwr.app import ArrayRecord
 
-from . import __version__
-from .cost import Cost, PhaseResult
-from .config import is_method_key
-from .errors import FedunlearnError
+from fedunlearn.config import is_method_key
+from fedunlearn.errors import FedunlearnError
+from fedunlearn.runtime.phase import Cost, PhaseResult
 
 
 class CheckpointError(FedunlearnError, RuntimeError):
@@ -157,7 +157,7 @@ def _key(config: Mapping[str, Any], leave_out: tuple[str, ...], extra: Mapping[s
     keys = {k: v for k, v in sorted(config.items()) if k not in leave_out and not is_method_key(k)}
     files = {k: _file_digest(config[k]) for k in ("data-path", "forget-samples-path")
              if config.get(k) and k not in leave_out}
-    text = json.dumps({"config": keys, "files": files, "fedunlearn": __version__, "torch": torch.__version__,
+    text = json.dumps({"config": keys, "files": files, "fedunlearn": version("fedunlearn"), "torch": torch.__version__,
                        **extra}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -16,8 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .cost import Cost
-from .evaluator import (
+from fedunlearn.evaluation.evaluator import (
     ACCURACY_KEYS,
     AVG_GAP_TEXT,
     MIA_SIGNAL_AUC,
@@ -27,8 +26,9 @@ from .evaluator import (
     gaps,
     speedups,
 )
-from .privacy import SALUN_FEATURES
-from .stats import metric_verdict, overall_verdict, summary
+from fedunlearn.evaluation.membership import SALUN_FEATURES
+from fedunlearn.evaluation.stats import metric_verdict, overall_verdict, summary
+from fedunlearn.runtime.phase import Cost
 
 REFERENCE = "retrain"
 BASE_MODELS = ("original", REFERENCE)
@@ -146,7 +146,7 @@ def write_report(report: Mapping[str, Any], out_dir: Path) -> Path:
 
     Every file is written atomically and report.json, the marker of a finished run, comes last: a run
     killed while writing has no report.json, and ``fedunlearn run --resume`` completes it."""
-    from .plots import write_plots
+    from fedunlearn.reporting.plots import write_plots
 
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = write_plots(report, out_dir / "plots")

@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichBar
 
-from .cost import Cost
+from fedunlearn.runtime.phase import Cost
 
 
 class Progress(Protocol):

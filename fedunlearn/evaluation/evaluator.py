@@ -2,7 +2,7 @@
 how far it is from the reference model retrained without the forgotten data.
 
 The scoring functions are pure (arrays in, numbers out); :class:`Evaluator` binds them to a
-:class:`~fedunlearn.federation.Federation` and a model architecture. Definitions: ``docs/evaluator.md``.
+:class:`~fedunlearn.data.federation.Federation` and a model architecture. Definitions: ``docs/evaluator.md``.
 """
 
 from __future__ import annotations
@@ -12,11 +12,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .backdoor import add_trigger, attack_success_rate
-from .cost import Cost
-from .federation import Federation
-from .models import build_model
-from .privacy import (
+from fedunlearn.data.backdoor import add_trigger, attack_success_rate
+from fedunlearn.data.federation import Federation
+from fedunlearn.evaluation.membership import (
     SALUN_HEADLINE,
     nearest_neighbour_mia,
     neighbour_classes,
@@ -24,8 +22,10 @@ from .privacy import (
     population_mia,
     salun_mia_efficacy,
 )
-from .similarity import linear_cka, mean_kl
-from .training import derive_seed, predict
+from fedunlearn.evaluation.similarity import linear_cka, mean_kl
+from fedunlearn.learning.models import build_model
+from fedunlearn.learning.training import derive_seed, predict
+from fedunlearn.runtime.phase import Cost
 
 ACCURACY_KEYS = ("forget_acc", "retain_acc", "test_acc", "test_forget_acc", "test_retain_acc")
 PRIVACY_KEYS = ("mia_efficacy", "mia_joint_members", "mia_auc", "mia_nn", "backdoor_asr")

@@ -15,11 +15,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .backdoor import add_trigger, poisoned_indices
-from .data import DATA_KEYS, DataSet, data_key, load_dataset
-from .partition import client_partitions
-from .requests import DeletionRequest
-from .training import derive_seed
+from fedunlearn.data.backdoor import add_trigger, poisoned_indices
+from fedunlearn.data.datasets import DATA_KEYS, DataSet, data_key, load_dataset
+from fedunlearn.data.partition import client_partitions
+from fedunlearn.data.requests import DeletionRequest
+from fedunlearn.learning.training import derive_seed
 
 VIEWS = ("all", "retain", "forget")
 _PARTITION_KEYS = ("class-imbalance", "num-clients", "partitioner", "dirichlet-alpha", "classes-per-client", "seed",

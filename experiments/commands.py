@@ -1,4 +1,4 @@
-"""Helpers shared by the experiment scripts: run `fedunlearn run`, show its command, format statistics."""
+"""Commands the experiment scripts run: `fedunlearn run` as a user types it, and the mean ± half-interval they print."""
 
 from __future__ import annotations
 

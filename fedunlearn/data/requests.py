@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .config import ConfigError, class_sequence, request_kind
+from fedunlearn.config import ConfigError, class_sequence, request_kind
 
 KINDS = ("class", "client", "sample", "sequential")
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .models import Classifier
+from fedunlearn.learning.models import Classifier
 
 
 def derive_seed(*parts: object) -> int:

@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .evaluator import GAP_KEYS  # noqa: E402
+from fedunlearn.evaluation.evaluator import GAP_KEYS  # noqa: E402
 
 
 def _subtitle(report: Mapping[str, Any]) -> str:

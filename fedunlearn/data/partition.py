@@ -11,8 +11,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from . import arraycache
-from .config import ConfigError
+from fedunlearn.config import ConfigError
+from fedunlearn.data import arraycache
 
 
 def make_partitioner(config: Mapping[str, Any], num_train: int):
@@ -78,6 +78,6 @@ def _cached(labels_bytes: bytes, key: tuple) -> tuple[np.ndarray, ...]:
 
 def client_partitions(labels: np.ndarray, config: Mapping[str, Any]) -> tuple[np.ndarray, ...]:
     """:func:`partition_indices`, cached per process (clients in one Ray worker share it) and on disk
-    (:mod:`fedunlearn.arraycache`: the server computes it, the workers read it back)."""
+    (:mod:`fedunlearn.data.arraycache`: the server computes it, the workers read it back)."""
     keys = ("num-clients", "partitioner", "dirichlet-alpha", "classes-per-client", "seed")
     return _cached(np.asarray(labels, dtype=np.int64).tobytes(), tuple((k, config[k]) for k in keys))

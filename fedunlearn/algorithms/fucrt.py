@@ -16,8 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .models import Classifier
-from .training import TrainSettings, predict, train
+from fedunlearn.learning.models import Classifier
+from fedunlearn.learning.training import TrainSettings, predict, train
 
 
 def local_transformation_set(

@@ -19,9 +19,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .config import DEFAULTS, ConfigError, _safe_name, read_toml
-from .evaluator import AVG_GAP_TEXT
-from .report import NO_SIGNAL, REFERENCE, one_off_lines, combine, md_table, no_signal_note, notes, sequential_rows
+from fedunlearn.config import DEFAULTS, ConfigError, _safe_name, read_toml
+from fedunlearn.evaluation.evaluator import AVG_GAP_TEXT
+from fedunlearn.reporting.report import (
+    NO_SIGNAL,
+    REFERENCE,
+    combine,
+    md_table,
+    no_signal_note,
+    notes,
+    one_off_lines,
+    sequential_rows,
+)
 
 SUITE_FIELDS = ("name", "page", "seeds", "common", "scenario")
 TABLE = (("forget_acc", "metrics.forget_acc"), ("retain_acc", "metrics.retain_acc"), ("test_acc", "metrics.test_acc"),
@@ -197,7 +206,7 @@ def write_page(suite: Suite, reports: Mapping[str, dict], out: Path, command: st
                missing: list[Cell] = ()) -> Path:
     """``<page>.md``, ``<page>.json`` and ``plots/<page>/`` in ``out``. ``reports`` holds the scenarios with at
     least one stored cell; a page with ``missing`` cells says which, at its top and in each scenario."""
-    from .plots import write_benchmark_plot
+    from fedunlearn.reporting.plots import write_benchmark_plot
 
     out.mkdir(parents=True, exist_ok=True)
     slim = {name: {k: v for k, v in r.items() if k != "per_seed"} for name, r in reports.items()}

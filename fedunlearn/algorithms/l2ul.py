@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .training import memory_layout
+from fedunlearn.learning.training import memory_layout
 
 
 @dataclass(frozen=True)

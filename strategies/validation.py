@@ -1,0 +1,69 @@
+"""The whole validation of an experiment, before anything expensive runs: every key (``fedunlearn.config``), the
+data set, the model against its inputs, each seed's partition, the sample file and every method's own checks.
+
+The public face (``fedunlearn run``, ``fedunlearn bench``, the Python API) and the ServerApp call
+:func:`check_experiment`; a bad value is one ConfigError naming the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from fedunlearn import config as cfg
+from fedunlearn.data.datasets import describe, load_dataset
+from fedunlearn.data.partition import client_partitions
+from fedunlearn.learning.models import MODEL_CLASSES
+from fedunlearn.reporting.report import REFERENCE
+
+from . import methods
+
+
+def check_experiment(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate a configuration completely, data-dependent checks and partitioning included.
+
+    Loads the data set in this process (a hub data set is downloaded or read from the hub's cache) but
+    starts no Ray: meant to run before anything expensive. Raises ConfigError.
+    """
+    config = cfg.validate(values, known_methods=methods.available())
+    num_classes, num_train = describe(config)
+    cfg.validate_against_data(config, num_classes, num_train)
+    data = load_dataset(config)
+    shape = data.input_shape
+    _check_model_fits(config["model"], shape, config["dataset"])
+    for seed in cfg.seed_list(config):  # raises ConfigError if a seed's partition cannot be made
+        client_partitions(data.y_train, {**config, "seed": seed})
+    if config["forget-samples-path"]:
+        _check_sample_file(config, num_train)
+    for _, base, overrides in cfg.method_variants(config):
+        methods.get(base).check({**config, **overrides}, shape, num_classes)
+    return config
+
+
+def _check_model_fits(model: str, shape: tuple[int, ...], dataset: str) -> None:
+    """A model that pools its input away (LeNet-5 needs 16x16) refuses smaller images before anything runs."""
+    least = getattr(MODEL_CLASSES[model], "MIN_SIZE", None)
+    if least is not None and (len(shape) != 3 or min(shape[1:]) < least):
+        raise cfg.ConfigError(f"model = {model!r}: needs images of at least {least}x{least}; dataset {dataset!r} "
+                              f"has samples of shape {'x'.join(map(str, shape))}")
+
+
+def _check_sample_file(config: Mapping[str, Any], num_train: int) -> None:
+    """The indices exist, and a method that needs one target client gets one (in every seed's partition)."""
+    from fedunlearn.data.requests import load_indices
+
+    indices = load_indices(config["forget-samples-path"])
+    if indices.min() < 0 or indices.max() >= num_train:
+        raise cfg.ConfigError(f"forget-samples-path = {config['forget-samples-path']!r}: indices must lie in "
+                              f"0..{num_train - 1} (the training split)")
+    targeted = [label for label, base, _ in cfg.method_variants(config)
+                if base != REFERENCE and methods.get(base).needs_one_target]
+    if targeted:
+        labels = load_dataset(config).y_train
+        for seed in cfg.seed_list(config):
+            parts = client_partitions(labels, {**config, "seed": seed})
+            owners = [c for c, held in enumerate(parts) if np.isin(held, indices).any()]
+            if len(owners) != 1:
+                raise cfg.ConfigError(f"forget-samples-path = {config['forget-samples-path']!r}: {targeted[0]} needs "
+                                      f"the samples of one client, but with seed {seed} clients {owners} hold them")
