@@ -163,12 +163,11 @@ def bench_suite(suite_path: str | Path, out: str | Path, verbose: bool = False, 
     ``page_only`` computes nothing: the page of the cells already stored, which says which are missing.
     Raises ConfigError before anything runs, RunFailed when a cell fails (finished cells are kept)."""
     from fedunlearn.reporting import bench
-    from fedunlearn.runtime import environment
     from fedunlearn.runtime.cluster import check_ray_address
     from fedunlearn.runtime.progress import ConsoleProgress
     from fedunlearn.runtime.supervise import announce
-    from fedunlearn.strategies.validation import check_experiment
     from fedunlearn.strategies.server_app import make_matrix_app
+    from fedunlearn.strategies.validation import check_experiment
 
     suite = bench.load_suite(suite_path, check_experiment)
     for address in sorted({s.config["ray-address"] for s in suite.scenarios}):
@@ -198,7 +197,7 @@ def bench_suite(suite_path: str | Path, out: str | Path, verbose: bool = False, 
                           "nothing to write (run it without --page-only)")
     reports = {s.name: bench.scenario_report(s, [c for c in done if c.scenario is s]) for s in suite.scenarios
                if any(c.scenario is s for c in done)}
-    page = bench.write_page(suite, reports, out_dir, command, environment.describe(),
+    page = bench.write_page(suite, reports, out_dir, command, bench.machines(done),
                             missing=[c for c in all_cells if c not in done])
     progress.message(f"results page: {page}")
     return page

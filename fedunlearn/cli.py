@@ -32,7 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--verbose", action="store_true", help="show Flower's and Ray's own logs")
     bench.add_argument("--page-only", action="store_true", help="compute nothing: write the page of the cells "
                                                                 "already stored (it names the missing ones)")
+    report = sub.add_parser("report", help="rebuild a finished run's report.md and plots from its report.json, "
+                                           "computing nothing")
+    report.add_argument("run_dir", metavar="DIR", help="a run directory holding report.json")
     sub.add_parser("methods", help="list every unlearning method, where it comes from and the requests it serves")
+    sub.add_parser("models", help="list every model (model = \"name\"), built-in or from an installed package")
+    sub.add_parser("datasets", help="list every data set (dataset = \"name\"), built-in or from an installed package")
     deploy = sub.add_parser("deploy", help="Flower deployment: credentials, or a local federation to try it")
     what = deploy.add_subparsers(dest="deploy_command", required=True)
     creds = what.add_parser("credentials", help="write a CA, a SuperLink certificate and SuperNode key pairs")
@@ -108,26 +113,51 @@ def run_bench(suite_path: str, out: str, verbose: bool = False, page_only: bool 
     return 0
 
 
-def list_methods() -> int:
-    """``fedunlearn methods``: a table of every method, built-in or from an installed package."""
+def list_parts(kind: str) -> int:
+    """``fedunlearn methods|models|datasets``: a table of every registered one, built-in or from an installed
+    package; a broken or clashing plugin is one line and exit code 2."""
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    from fedunlearn.strategies import methods
-
     try:
-        found = methods.describe()
-    except ConfigError as exc:  # a broken or clashing plugin
+        if kind == "methods":
+            from fedunlearn.strategies import methods
+
+            title = "unlearning methods (unlearn-methods = \"name,...\"; retrain: the reference)"
+            columns = ("method", "from", "requests", "what it does")
+            rows = [(i.name, i.origin, ", ".join(sorted(i.request_kinds)), i.summary) for i in methods.describe()]
+        else:
+            from fedunlearn.data.datasets import DATASETS
+            from fedunlearn.learning.models import MODELS
+
+            registry = MODELS if kind == "models" else DATASETS
+            title = f"{kind} ({registry.what} = \"name\"; plugins: entry point group {registry.group})"
+            columns = (registry.what, "from", "what it is")
+            rows = [(e.name, e.origin, e.summary) for e in registry.describe()]
+    except ConfigError as exc:
         print(f"fedunlearn: error: {exc}", file=sys.stderr)
         return 2
-    table = Table(title="unlearning methods (unlearn-methods = \"name,...\"; retrain: the reference)",
-                  header_style="bold")
-    for column in ("method", "from", "requests", "what it does"):
+    table = Table(title=title, header_style="bold")
+    for column in columns:
         table.add_column(column)
-    for info in found:
-        table.add_row(info.name, escape(info.origin), ", ".join(sorted(info.request_kinds)), escape(info.summary))
+    for row in rows:
+        table.add_row(*map(escape, row))
     Console(width=None if Console().is_terminal else 160).print(table)
+    return 0
+
+
+def rebuild_report(run_dir: str) -> int:
+    """``fedunlearn report DIR``: report.md and plots/ again from report.json; an exit code."""
+    from fedunlearn.api import load_report
+    from fedunlearn.reporting.report import write_pages
+
+    try:
+        report = load_report(run_dir)
+    except ConfigError as exc:
+        print(f"fedunlearn: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"report: {write_pages(report, Path(run_dir))}")
     return 0
 
 
@@ -151,8 +181,10 @@ def main(argv: list[str] | None = None) -> int:
         return deploy(args)
     if args.command == "bench":
         return run_bench(args.suite, args.out, args.verbose, args.page_only)
-    if args.command == "methods":
-        return list_methods()
+    if args.command in ("methods", "models", "datasets"):
+        return list_parts(args.command)
+    if args.command == "report":
+        return rebuild_report(args.run_dir)
     try:
         if args.resume and (args.experiment or args.run_config or args.out):
             raise ConfigError(f"--resume {args.resume!r}: resumes the run as it was configured; "

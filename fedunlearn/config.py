@@ -18,8 +18,6 @@ from typing import Any, Callable, Mapping
 
 __all__ = ["ConfigError"]
 
-DATASETS = ("digits", "synthetic", "fashion_mnist", "mnist", "cifar10", "idx", "npz")
-MODELS = ("mlp", "cnn", "lenet5", "cnn2", "cnn2-16", "cnn2-8", "resnet18")
 PARTITIONERS = ("iid", "dirichlet", "pathological")
 
 
@@ -95,7 +93,8 @@ SCHEMA: dict[str, Key] = {
     "seeds": Key(str, "", "run the whole experiment once per seed (comma-separated); empty: just `seed`",
                  _distinct_ints("comma-separated distinct seeds >= 0 such as '0,1,2' (or a TOML list in a file)")),
     # Data.
-    "dataset": Key(str, "digits", "data set", _one_of(DATASETS)),
+    "dataset": Key(str, "digits", "data set: a registered name (`fedunlearn datasets` lists them)",
+                   _safe_name),
     "data-path": Key(str, "", "dataset 'npz': an .npz file with arrays x and y; 'idx', 'fashion_mnist', 'mnist': a "
                               "folder of MNIST-format IDX files (fashion_mnist: default Debian's package folder)"),
     "test-fraction": Key(float, 0.2, "share of the data held out as the server's test set", _fraction_open),
@@ -127,7 +126,7 @@ SCHEMA: dict[str, Key] = {
     "fault-rate": Key(float, 0.0, "simulated faults: chance that a sampled client fails (raises or hangs) in a round",
                       lambda v: None if 0 <= v < 1 else "a number in [0, 1)"),
     # Model and training.
-    "model": Key(str, "cnn", "model architecture", _one_of(MODELS)),
+    "model": Key(str, "cnn", "model architecture: a registered name (`fedunlearn models` lists them)", _safe_name),
     "num-server-rounds": Key(int, 15, "FedAvg rounds of the original training and of the reference", _at_least(1)),
     "local-epochs": Key(int, 2, "local epochs per client per round", _at_least(1)),
     "batch-size": Key(int, 32, "local mini-batch size", _at_least(1)),

@@ -12,9 +12,9 @@ from typing import Any, Mapping
 import numpy as np
 
 from fedunlearn import config as cfg
-from fedunlearn.data.datasets import describe, load_dataset
+from fedunlearn.data.datasets import DATASETS, describe, load_dataset
 from fedunlearn.data.partition import client_partitions
-from fedunlearn.learning.models import MODEL_CLASSES
+from fedunlearn.learning.models import MODELS
 from fedunlearn.reporting.report import REFERENCE
 
 from . import methods
@@ -27,6 +27,8 @@ def check_experiment(values: Mapping[str, Any]) -> dict[str, Any]:
     starts no Ray: meant to run before anything expensive. Raises ConfigError.
     """
     config = cfg.validate(values, known_methods=methods.available())
+    DATASETS.get(config["dataset"])  # an unknown data set or model: one line listing the registered ones
+    MODELS.get(config["model"])
     num_classes, num_train = describe(config)
     cfg.validate_against_data(config, num_classes, num_train)
     data = load_dataset(config)
@@ -43,7 +45,7 @@ def check_experiment(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def _check_model_fits(model: str, shape: tuple[int, ...], dataset: str) -> None:
     """A model that pools its input away (LeNet-5 needs 16x16) refuses smaller images before anything runs."""
-    least = getattr(MODEL_CLASSES[model], "MIN_SIZE", None)
+    least = getattr(MODELS.get(model), "MIN_SIZE", None)
     if least is not None and (len(shape) != 3 or min(shape[1:]) < least):
         raise cfg.ConfigError(f"model = {model!r}: needs images of at least {least}x{least}; dataset {dataset!r} "
                               f"has samples of shape {'x'.join(map(str, shape))}")

@@ -125,3 +125,31 @@ def test_a_stored_cell_counts_keys_added_later_at_their_default(tmp_path):
     changed = Cell(Scenario("s", "S", {**config, "mia-samples": 100}), 0, tmp_path / "seed-0.json")
     changed.path.write_text(json.dumps({"config": older}))
     assert not changed.done()  # a new key set away from its default: a different cell
+
+
+def test_a_stored_cell_stands_when_only_keys_that_cannot_change_its_numbers_differ(tmp_path):
+    """The rule of fedunlearn/reporting/bench.py: where the run writes and the verdict's tolerance never matter;
+    the retry and deadline keys matter only for a cell in which a client failed or was asked again."""
+    from fedunlearn.config import validate
+    from fedunlearn.reporting.bench import Cell, Scenario
+
+    config = validate({"unlearn-methods": "finetune"})
+    cell = Cell(Scenario("s", "S", config), 0, tmp_path / "seed-0.json")
+    quiet = {"rounds": 2, "client_rounds": 20, "failures": 0, "retries": 0}
+    stored = {**cell.config, "round-retries": 1, "round-deadline-factor": 3.0, "round-deadline-floor": 2.0,
+              "out-dir": "elsewhere", "cache-dir": "", "verdict-tolerance": 0.05}
+    models = {"original": {"cost": quiet}, "finetune": {"cost": quiet, "one_off_cost": quiet}}
+    cell.path.write_text(json.dumps({"config": stored, "models": models}))
+    assert cell.done()
+    for model, field in (("original", "cost"), ("finetune", "one_off_cost")):
+        troubled = {**models, model: {**models[model], field: {**quiet, "retries": 1}}}
+        cell.path.write_text(json.dumps({"config": stored, "models": troubled}))
+        assert not cell.done()  # a retried answer: the retry keys shaped this cell's numbers
+        cell.path.write_text(json.dumps({"config": cell.config, "models": troubled}))
+        assert cell.done()  # ... and the same keys as the suite's: it stands
+    failed = {**models, "original": {"cost": {**quiet, "failures": 2}}}
+    cell.path.write_text(json.dumps({"config": {**cell.config, "min-clients": 3}, "models": failed}))
+    assert not cell.done()
+    for key, value in (("learning-rate", 0.5), ("fault-rate", 0.1), ("mia-samples", 10), ("client-cpus", 2.0)):
+        cell.path.write_text(json.dumps({"config": {**cell.config, key: value}, "models": models}))
+        assert not cell.done(), key  # every other key determines the numbers

@@ -1,4 +1,5 @@
-"""Method plugins: entry points found, collisions refused, and the worked example installed and run end to end."""
+"""Plugins (methods, models, data sets): entry points found, collisions refused, and the worked examples installed
+and run end to end."""
 
 import json
 import subprocess
@@ -14,6 +15,7 @@ from fedunlearn.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "fedunlearn-random-labels"
+PARTS_EXAMPLE = ROOT / "examples" / "fedunlearn-blobs"
 
 
 @pytest.fixture
@@ -99,14 +101,141 @@ def test_a_plugin_that_is_not_a_method_is_named_in_one_line(tmp_path, monkeypatc
         fresh_registry.load_plugins()
 
 
-@pytest.fixture(scope="module")
-def example_installed():
-    """The worked example installed into the project's environment, as its README says, and removed after."""
-    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "-e", str(EXAMPLE)]
+@pytest.fixture
+def fresh_parts(monkeypatch):
+    """The model and data set registries with their built-ins only, for this test alone."""
+    from fedunlearn.data import datasets
+    from fedunlearn.learning import models
+
+    for registry in (models.MODELS, datasets.DATASETS):
+        registry.names()
+        monkeypatch.setattr(registry, "_objects", dict(registry._objects))
+        monkeypatch.setattr(registry, "_origins", dict(registry._origins))
+        monkeypatch.setattr(registry, "_plugins_loaded", False)
+    datasets._load_cached.cache_clear()
+    datasets._imbalanced.cache_clear()
+    yield models.MODELS, datasets.DATASETS
+    datasets._load_cached.cache_clear()
+    datasets._imbalanced.cache_clear()
+
+
+PARTS = '''
+import numpy as np
+import torch
+from torch import nn
+
+from fedunlearn.data.datasets import stratified_split
+from fedunlearn.learning.models import Classifier
+
+
+class Linear(Classifier):
+    """The identity as representation. A made-up model for the tests."""
+
+    def __init__(self, input_shape, num_classes):
+        super().__init__()
+        self.feature_dim = int(np.prod(input_shape))
+        self.head = nn.Linear(self.feature_dim, num_classes)
+
+    def features(self, x):
+        return torch.flatten(x, 1)
+
+
+def stripes(options):
+    """Four classes of 1x4x4 stripes. A made-up data set for the tests."""
+    y = np.arange(200) % 4
+    x = np.zeros((200, 1, 4, 4), np.float32)
+    x[np.arange(200), 0, y, :] = 1.0
+    return stratified_split(options.name, x, y, options.test_fraction)
+
+
+def not_a_data_set(options):
+    return [1, 2, 3]
+'''
+
+
+def test_a_plugin_model_and_data_set_are_listed_validated_and_used(tmp_path, monkeypatch, fresh_parts):
+    from fedunlearn.strategies.validation import check_experiment
+
+    from fedunlearn.data.datasets import load_dataset
+    from fedunlearn.learning.models import build_model
+
+    models, data_sets = fresh_parts
+    _fake_distribution(tmp_path, "parts-plugin", "parts_plugin", PARTS, "fedunlearn.models",
+                       {"linear": "parts_plugin:Linear"})
+    with open(tmp_path / "parts_plugin-9.9.dist-info" / "entry_points.txt", "a") as entries:
+        entries.write("[fedunlearn.datasets]\nstripes = parts_plugin:stripes\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    listed = {e.name: e for e in models.describe()}
+    assert listed["linear"].origin == "parts-plugin 9.9" and listed["cnn"].origin == "fedunlearn (built-in)"
+    assert listed["linear"].summary == "The identity as representation."
+    assert {e.name: e.origin for e in data_sets.describe()}["stripes"] == "parts-plugin 9.9"
+    config = check_experiment({"dataset": "stripes", "model": "linear", "num-clients": 2, "partitioner": "iid",
+                               "forget-class": 1, "test-fraction": 0.25})
+    data = load_dataset(config)
+    assert (len(data.y_train), len(data.y_test), data.num_classes, data.input_shape) == (150, 50, 4, (1, 4, 4))
+    model = build_model("linear", data.input_shape, data.num_classes, seed=0)
+    assert sum(p.numel() for p in model.parameters()) == 16 * 4 + 4
+
+
+def test_a_model_plugin_named_like_a_built_in_is_an_error_naming_both_packages(tmp_path, monkeypatch, fresh_parts):
+    models, _ = fresh_parts
+    _fake_distribution(tmp_path, "clashing-models", "clash_models", PARTS, "fedunlearn.models",
+                       {"cnn": "clash_models:Linear"})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ConfigError, match=r"model 'cnn' is defined twice: by fedunlearn \(built-in\) and by "
+                                          r"clashing-models 9.9"):
+        models.names()
+
+
+def test_a_plugin_that_is_not_a_model_or_whose_data_is_not_a_data_set_is_one_line(tmp_path, monkeypatch, fresh_parts):
+    from fedunlearn.strategies.validation import check_experiment
+
+    models, _ = fresh_parts
+    (tmp_path / "data").mkdir()
+    (tmp_path / "model").mkdir()
+    _fake_distribution(tmp_path / "data", "odd-data", "odd_data", PARTS, "fedunlearn.datasets",
+                       {"list": "odd_data:not_a_data_set"})
+    _fake_distribution(tmp_path / "model", "odd-parts", "odd_parts", PARTS, "fedunlearn.models",
+                       {"odd": "odd_parts:stripes"})
+    monkeypatch.syspath_prepend(str(tmp_path / "data"))
+    with pytest.raises(ConfigError, match=r"^dataset = 'list': its loader returned list, not a "
+                                          r"fedunlearn.data.datasets.DataSet$"):
+        check_experiment({"dataset": "list"})
+    monkeypatch.syspath_prepend(str(tmp_path / "model"))
+    monkeypatch.setattr(models, "_plugins_loaded", False)  # as in a fresh process
+    with pytest.raises(ConfigError, match=r"model 'odd' of odd-parts 9.9: <function stripes .*> is not a subclass "
+                                          r"of fedunlearn.learning.models.Classifier"):
+        models.names()
+
+
+def test_an_unknown_model_or_data_set_is_one_line_listing_the_registered_ones():
+    from fedunlearn.strategies.validation import check_experiment
+
+    with pytest.raises(ConfigError, match=r"^model = 'bogus': must be one of 'cnn', .*'resnet18' \(built-in, or "
+                                          r"registered under the entry point group 'fedunlearn.models'\)$"):
+        check_experiment({"model": "bogus"})
+    with pytest.raises(ConfigError, match=r"^dataset = 'nope': must be one of 'cifar10', 'digits', "):
+        check_experiment({"dataset": "nope"})
+
+
+def _installed(example: Path, distribution: str):
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "-e", str(example)]
     subprocess.run(pip, check=True, capture_output=True)
     yield
-    subprocess.run([sys.executable, "-m", "pip", "uninstall", "--quiet", "--yes", "fedunlearn-random-labels"],
+    subprocess.run([sys.executable, "-m", "pip", "uninstall", "--quiet", "--yes", distribution],
                    check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def example_installed():
+    """The worked method example installed into the project's environment, as its README says, and removed after."""
+    yield from _installed(EXAMPLE, "fedunlearn-random-labels")
+
+
+@pytest.fixture(scope="module")
+def parts_example_installed():
+    """The worked model and data set example, installed the same way."""
+    yield from _installed(PARTS_EXAMPLE, "fedunlearn-blobs")
 
 
 def test_the_example_method_draws_another_label_for_every_sample():
@@ -144,3 +273,24 @@ def test_the_worked_example_installs_and_runs_end_to_end(example_installed, tmp_
     alone = models["random-labels[random-labels-retain=false]"]["metrics"]
     assert alone["test_retain_acc"] < models["random-labels"]["metrics"]["test_retain_acc"]
     assert models["random-labels"]["cost"]["client_rounds"] == 6  # 2 rounds x 3 clients
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(400)
+def test_the_model_and_data_set_example_installs_and_runs_end_to_end(parts_example_installed, tmp_path):
+    command = [sys.executable, "-m", "fedunlearn"]
+    assert "fedunlearn-blobs 0.1.0" in subprocess.run([*command, "models"], capture_output=True, text=True,
+                                                      check=True).stdout
+    assert "blobs" in subprocess.run([*command, "datasets"], capture_output=True, text=True, check=True).stdout
+    out = tmp_path / "run"
+    run_config = ("dataset='blobs' model='mlp-32' num-clients=3 partitioner='iid' num-server-rounds=6 local-epochs=1 "
+                  "forget-class=3 unlearn-rounds=2 unlearn-methods='finetune'")
+    done = subprocess.run([*command, "run", "--run-config", run_config, "--out", str(out)], capture_output=True,
+                          text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["experiment"]["dataset"] == "blobs" and report["experiment"]["model"] == "mlp-32"
+    # The Ray workers built the plugin's model on the plugin's data (ten classes: chance is 0.1) ...
+    assert report["models"]["original"]["metrics"]["test_acc"] > 0.5
+    # ... and the reference, never trained on class 3, does not predict it.
+    assert report["models"]["retrain"]["metrics"]["test_forget_acc"] < 0.05

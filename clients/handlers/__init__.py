@@ -4,6 +4,8 @@ A module here defines ``register(app)``, which adds its handlers to the ClientAp
 ``@app.train("fucrt")`` for messages of type ``train.fucrt``. Every module is registered by
 :func:`register_all`, so a new method's client side needs no edit elsewhere. A method from another
 installed package adds its ``register(app)`` function under the entry point group ``fedunlearn.handlers``.
+A handler may import the library (``fedunlearn.algorithms`` for its method's computation) and ``..job``, never
+``fedunlearn.strategies``.
 """
 
 from __future__ import annotations

@@ -3,6 +3,11 @@ data sets and ``.npz`` files.
 
 Every loader returns a :class:`DataSet` of float32 images shaped (N, C, H, W) and int64 labels, with
 a train split (to be partitioned over clients) and a test split (kept by the server's evaluator).
+
+Data sets are registered by name in :data:`DATASETS` (``dataset = "<name>"``): the built-ins below by decorator,
+a data set of one's own from an installed package through the entry point group ``fedunlearn.datasets``, naming a
+function that takes the :class:`DataOptions` and returns a :class:`DataSet` (:func:`stratified_split` makes the
+project's train/test split of arrays x and y). ``fedunlearn datasets`` lists them.
 Splits and synthetic data use a fixed generator (:data:`DATA_SEED`), independent of the experiment's
 ``seed``: different seeds change the model initialisation, the partition and the training, while the
 test set every number is measured on stays the same.
@@ -17,12 +22,13 @@ import socket
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from fedunlearn.config import ConfigError
 from fedunlearn.data import arraycache
+from fedunlearn.runtime.plugins import Registry
 
 DATA_SEED = 12345
 
@@ -54,6 +60,22 @@ class DataSet:
 
 
 DATA_KEYS = ("dataset", "data-path", "test-fraction", "synthetic-samples", "synthetic-classes", "synthetic-shape")
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """What a data set's loader is given: the configuration keys that determine the data (:data:`DATA_KEYS`)."""
+
+    name: str
+    data_path: str
+    test_fraction: float
+    synthetic_samples: int
+    synthetic_classes: int
+    synthetic_shape: str
+
+
+DATASETS = Registry("dataset", "fedunlearn.datasets", accepts=callable,
+                    wants="a function taking fedunlearn.data.datasets.DataOptions and returning a DataSet")
 
 
 def data_key(config: Mapping[str, Any]) -> tuple:
@@ -94,20 +116,52 @@ def _imbalanced(key: tuple, ratio: float) -> DataSet:
 
 @functools.lru_cache(maxsize=4)
 def _load_cached(key: tuple) -> DataSet:
-    name, data_path, test_fraction, n_samples, n_classes, shape = key
-    if name == "digits":
-        x, y = _digits()
-        return _split(name, x, y, test_fraction)
-    if name == "synthetic":
-        dims = tuple(int(d) for d in shape.split(","))
-        x, y = synthetic(n_samples, n_classes, dims, seed=DATA_SEED)
-        return _split(name, x, y, test_fraction)
-    if name == "npz":
-        return _npz(Path(data_path), test_fraction)
-    folder = idx_folder(name, data_path)
-    if folder is not None:
-        return load_idx_folder(folder, name)
-    return _hub(name)
+    options = DataOptions(*key)
+    data = DATASETS.get(options.name)(options)
+    if not isinstance(data, DataSet):
+        raise ConfigError(f"dataset = {options.name!r}: its loader returned {type(data).__name__}, not a "
+                          f"fedunlearn.data.datasets.DataSet")
+    return data
+
+
+@DATASETS.register("digits")
+def digits(options: DataOptions) -> DataSet:
+    """scikit-learn's 1,797 handwritten digits, 1x8x8, 10 classes (embedded; the default)."""
+    x, y = _digits()
+    return stratified_split(options.name, x, y, options.test_fraction)
+
+
+@DATASETS.register("synthetic")
+def synthetic_dataset(options: DataOptions) -> DataSet:
+    """Gaussian class blobs of synthetic-samples samples, synthetic-classes classes, synthetic-shape."""
+    dims = tuple(int(d) for d in options.synthetic_shape.split(","))
+    x, y = synthetic(options.synthetic_samples, options.synthetic_classes, dims, seed=DATA_SEED)
+    return stratified_split(options.name, x, y, options.test_fraction)
+
+
+@DATASETS.register("npz")
+def npz(options: DataOptions) -> DataSet:
+    """An .npz file (data-path) with arrays x and y, optionally x_test and y_test."""
+    return _npz(Path(options.data_path), options.test_fraction)
+
+
+@DATASETS.register("idx")
+def idx(options: DataOptions) -> DataSet:
+    """A folder (data-path) of MNIST-format IDX files: train-images, train-labels, t10k-images, t10k-labels."""
+    return load_idx_folder(idx_folder(options.name, options.data_path), options.name)
+
+
+def _idx_or_hub(name: str) -> Callable[[DataOptions], DataSet]:
+    def load(options: DataOptions) -> DataSet:
+        folder = idx_folder(name, options.data_path)
+        return load_idx_folder(folder, name) if folder is not None else _hub(name)
+    local = f", or Debian's dataset-{name.replace('_', '-')}" if name in LOCAL_IDX_FOLDERS else ""
+    load.__doc__ = f"{HUB_DATASETS[name]['hub']}: its IDX files from data-path{local}, else the Hugging Face hub."
+    return load
+
+
+for _name in HUB_DATASETS:
+    DATASETS.add(_name, _idx_or_hub(_name))
 
 
 def describe(config: Mapping[str, Any]) -> tuple[int, int]:
@@ -169,7 +223,7 @@ def synthetic(n_samples: int, n_classes: int, shape: tuple[int, ...], seed: int)
     return x.reshape((n_samples, *shape)), y
 
 
-def _split(name: str, x: np.ndarray, y: np.ndarray, test_fraction: float) -> DataSet:
+def stratified_split(name: str, x: np.ndarray, y: np.ndarray, test_fraction: float) -> DataSet:
     """scikit-learn's stratified ``train_test_split`` (seeded with :data:`DATA_SEED`). It depends on the
     samples only through their number, so its indices are computed once per machine (array cache)."""
 
@@ -208,7 +262,7 @@ def _npz(path: Path, test_fraction: float) -> DataSet:
         x_test, y_test = _as_images(arrays["x_test"]), arrays["y_test"].astype(np.int64)
         num_classes = int(max(y.max(), y_test.max())) + 1
         return DataSet("npz", x, y, x_test, y_test, num_classes)
-    return _split("npz", x, y, test_fraction)
+    return stratified_split("npz", x, y, test_fraction)
 
 
 def _as_images(x: np.ndarray) -> np.ndarray:

@@ -4,6 +4,11 @@ Fashion-MNIST) and ResNet-18 (CIFAR-size inputs).
 Every model is a :class:`Classifier`: ``features(x)`` gives the representation (penultimate
 features, ``feature_dim`` wide) and ``head`` maps it to class logits. FUCRT and the evaluator use the
 representation; ``forward`` is ``head(features(x))``.
+
+Models are registered by name in :data:`MODELS` (``model = "<name>"``): the built-ins below by decorator, a
+model of one's own from an installed package through the entry point group ``fedunlearn.models``, naming a
+:class:`Classifier` subclass whose constructor takes ``(input_shape, num_classes)``. A class attribute
+``MIN_SIZE`` makes validation refuse smaller images before anything runs. ``fedunlearn models`` lists them.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from abc import ABC, abstractmethod
 
 import torch
 from torch import nn
+
+from fedunlearn.runtime.plugins import Registry
 
 
 class Classifier(nn.Module, ABC):
@@ -28,7 +35,14 @@ class Classifier(nn.Module, ABC):
         return self.head(self.features(x))
 
 
+MODELS = Registry("model", "fedunlearn.models", wants="a subclass of fedunlearn.learning.models.Classifier",
+                  accepts=lambda obj: isinstance(obj, type) and issubclass(obj, Classifier))
+
+
+@MODELS.register("mlp")
 class MLP(Classifier):
+    """Two dense layers of 256 and 128 (the representation) and the head, on flattened inputs."""
+
     def __init__(self, input_shape: tuple[int, ...], num_classes: int, hidden: int = 128) -> None:
         super().__init__()
         in_dim = 1
@@ -44,6 +58,7 @@ class MLP(Classifier):
         return self.body(x)
 
 
+@MODELS.register("cnn")
 class SmallCNN(Classifier):
     """Two conv blocks and a dense layer; works for 8x8 digits and 28x28 MNIST alike."""
 
@@ -63,6 +78,7 @@ class SmallCNN(Classifier):
         return self.body(x)
 
 
+@MODELS.register("lenet5")
 class LeNet5(Classifier):
     """LeNet-5 as Flower's niid_bench baseline uses it for (Fashion-)MNIST: conv 6 and 16 channels of 5x5, each
     followed by ReLU and 2x2 max-pooling, then fully connected 120 and 84 (the representation) and the head.
@@ -86,6 +102,7 @@ class LeNet5(Classifier):
         return self.body(x)
 
 
+@MODELS.register("cnn2")
 class TwoConvCNN(Classifier):
     """Two 3x3 conv layers of 32 and 64 channels, each followed by ReLU and 2x2 max-pooling, a dense layer of
     128 (the representation) and the head: 421,642 parameters on 1x28x28 inputs; needs at least 4x4.
@@ -110,12 +127,14 @@ class TwoConvCNN(Classifier):
         return self.body(x)
 
 
+@MODELS.register("cnn2-16")
 class TwoConvCNN16(TwoConvCNN):
     """The 2-conv CNN at half width, 16 and 32 channels: 206,922 parameters on 1x28x28 inputs."""
 
     WIDTHS = (16, 32)
 
 
+@MODELS.register("cnn2-8")
 class TwoConvCNN8(TwoConvCNN):
     """The 2-conv CNN at a quarter width, 8 and 16 channels."""
 
@@ -141,6 +160,7 @@ class BasicBlock(nn.Module):
         return torch.relu(out + self.shortcut(x))
 
 
+@MODELS.register("resnet18")
 class ResNet18(Classifier):
     """ResNet-18 in its CIFAR form (3x3 stem, no max-pool), as used by FUCRT's CIFAR experiments."""
 
@@ -162,16 +182,13 @@ class ResNet18(Classifier):
         return self.pool(self.layers(self.stem(x)))
 
 
-MODEL_CLASSES: dict[str, type[Classifier]] = {
-    "mlp": MLP, "cnn": SmallCNN, "lenet5": LeNet5, "cnn2": TwoConvCNN, "cnn2-16": TwoConvCNN16, "cnn2-8": TwoConvCNN8,
-    "resnet18": ResNet18,
-}
 
 
 def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed: int | None = None) -> Classifier:
     """A fresh model; with ``seed`` its initial weights depend on nothing else."""
+    model_class = MODELS.get(name)
     if seed is not None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return MODEL_CLASSES[name](input_shape, num_classes)
-    return MODEL_CLASSES[name](input_shape, num_classes)
+            return model_class(input_shape, num_classes)
+    return model_class(input_shape, num_classes)

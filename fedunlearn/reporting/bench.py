@@ -31,6 +31,7 @@ from fedunlearn.reporting.report import (
     one_off_lines,
     sequential_rows,
 )
+from fedunlearn.runtime import environment
 
 SUITE_FIELDS = ("name", "page", "seeds", "common", "scenario")
 TABLE = (("forget_acc", "metrics.forget_acc"), ("retain_acc", "metrics.retain_acc"), ("test_acc", "metrics.test_acc"),
@@ -56,6 +57,24 @@ class Suite:
     page: str = "benchmark"  # the results page: <page>.md, <page>.json and plots/<page>/ in the output folder
 
 
+# Keys that cannot change a stored cell's numbers: where the run writes (out-dir), where models are cached
+# (cache-dir: a cached model is the model its key names), and the verdict's tolerance (the page applies it to the
+# stored gaps; a cell holds none).
+NEVER_DETERMINING = ("out-dir", "cache-dir", "verdict-tolerance")
+# Keys that act only once a client fails or answers late: how often it is asked again, how long a round waits,
+# how many answers a round needs. A cell in whose every phase no client failed and none was asked again ran as it
+# would have under any value of them; one that recorded a failure or a retry is computed again when they change.
+FAILURE_ONLY = ("round-retries", "round-timeout", "round-deadline-factor", "round-deadline-floor", "min-clients")
+
+
+def undetermining_keys(stored: Mapping[str, Any]) -> tuple[str, ...]:
+    """The keys that may differ between a stored cell's configuration and the suite's, for that cell to stand."""
+    costs = [model.get(field) for model in stored.get("models", {}).values()
+             for field in ("cost", "one_off_cost") if isinstance(model.get(field), dict)]
+    untroubled = all(cost.get("failures", 0) == 0 and cost.get("retries", 0) == 0 for cost in costs)
+    return NEVER_DETERMINING + (FAILURE_ONLY if untroubled else ())
+
+
 @dataclass(frozen=True)
 class Cell:
     scenario: Scenario
@@ -71,20 +90,28 @@ class Cell:
         return f"{self.scenario.name}, seed {self.seed}"
 
     def done(self) -> bool:
-        """Stored, for this very configuration (a changed scenario is computed again). A key added to
-        fedunlearn after the cell was stored counts as set to its default, which is what the cell ran with."""
+        """Stored, for a configuration that gives the same numbers (a changed scenario is computed again).
+
+        Every key determines a cell's numbers except those of :func:`undetermining_keys`; a key added to
+        fedunlearn after the cell was stored counts as set to its default, which is what the cell ran with.
+        """
         if not self.path.is_file():
             return False
         try:
-            stored = json.loads(self.path.read_text(encoding="utf-8"))["config"]
+            stored = json.loads(self.path.read_text(encoding="utf-8"))
+            config = stored["config"]
         except (ValueError, KeyError):
             return False
-        return {**{k: DEFAULTS[k] for k in self.config.keys() - stored.keys() if k in DEFAULTS}, **stored} == self.config
+        config = {**{k: DEFAULTS[k] for k in self.config.keys() - config.keys() if k in DEFAULTS}, **config}
+        free = undetermining_keys(stored)
+        return {k: v for k, v in config.items() if k not in free} == {k: v for k, v in self.config.items()
+                                                                       if k not in free}
 
     def save(self, report: Mapping[str, Any], seconds: float | None = None) -> None:
         """Keep what the page needs from the cell's one-seed report (and the wall ``seconds`` it took), atomically."""
         seed = str(self.seed)
-        cell = {"config": self.config, "request": report["request"], "data": report["data"], "seconds": seconds,
+        cell = {"config": self.config, "machine": environment.describe(), "request": report["request"],
+                "data": report["data"], "seconds": seconds,
                 "evaluation_seconds": report.get("evaluation_seconds", {}).get(seed), "models": report["per_seed"][seed]}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
@@ -200,6 +227,18 @@ def _timing(reports: Mapping[str, dict]) -> str:
         text += (f" Scoring the models with the central evaluator took {sum(evaluation) / 60:.1f} min of it "
                  f"({sum(evaluation) / total:.0%}).")
     return text
+
+
+def machines(cells: list[Cell]) -> str:
+    """Where the cells were computed, as each recorded it: one machine, or each with its number of cells (a page
+    rebuilt elsewhere still names the machines that measured it)."""
+    counts: dict[str, int] = {}
+    for cell in cells:
+        machine = cell.load().get("machine", "not recorded")
+        counts[machine] = counts.get(machine, 0) + 1
+    if len(counts) == 1:
+        return next(iter(counts))
+    return "; ".join(f"{machine} ({n} cells)" for machine, n in counts.items())
 
 
 def write_page(suite: Suite, reports: Mapping[str, dict], out: Path, command: str, machine: str,

@@ -146,15 +146,22 @@ def write_report(report: Mapping[str, Any], out_dir: Path) -> Path:
 
     Every file is written atomically and report.json, the marker of a finished run, comes last: a run
     killed while writing has no report.json, and ``fedunlearn run --resume`` completes it."""
+    write_pages(report, out_dir)
+    write_atomically(out_dir / REPORT_FILE, json.dumps(report, indent=2) + "\n")
+    if not report["experiment"]["out-dir"]:
+        _point_latest(out_dir)
+    return out_dir
+
+
+def write_pages(report: Mapping[str, Any], out_dir: Path) -> Path:
+    """The plots and report.md of ``report`` in ``out_dir``: everything but report.json, which they are made from
+    (``fedunlearn report DIR`` rebuilds them from a finished run's report.json, computing nothing)."""
     from fedunlearn.reporting.plots import write_plots
 
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = write_plots(report, out_dir / "plots")
     write_atomically(out_dir / "report.md", markdown(report, {k: v.relative_to(out_dir) for k, v in plots.items()}))
-    write_atomically(out_dir / REPORT_FILE, json.dumps(report, indent=2) + "\n")
-    if not report["experiment"]["out-dir"]:
-        _point_latest(out_dir)
-    return out_dir
+    return out_dir / "report.md"
 
 
 def _point_latest(out_dir: Path) -> None:

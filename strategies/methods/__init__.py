@@ -6,7 +6,8 @@ else. A method living in another installed package registers through the entry p
 ``fedunlearn.methods`` (the entry point names its class) and then works everywhere a built-in does; its
 client handler, if its clients do more than plain training, goes in the group ``fedunlearn.handlers``
 (``clients/handlers/__init__.py``). Two methods of one name, built-in or not, are an error naming both
-packages.
+packages. A method's server half may import the library (``fedunlearn.algorithms`` for its computation) and the
+server's own modules (``..fedavg``, ``..session``), never ``fedunlearn.clients``.
 """
 
 from __future__ import annotations
