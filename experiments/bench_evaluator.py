@@ -28,6 +28,9 @@ from sklearn.svm import SVC
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "experiments"))
+
+from commands import MEASURED_NOTE  # noqa: E402
 
 from fedunlearn.cli import experiment_config  # noqa: E402
 from fedunlearn.config import seed_list  # noqa: E402
@@ -126,6 +129,8 @@ def main() -> int:
                + (f" --run-config \"{args.run_config}\"" if args.run_config else ""))
     lines = [
         "# Evaluation time of one model, and SalUn's attack side by side",
+        "",
+        MEASURED_NOTE,
         "",
         "Written by `experiments/bench_evaluator.py`. It scores a model trained centrally on all data "
         f"({args.train_epochs} epoch(s) of the experiment's SGD settings) against one trained on the retained "

@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "experiments"))
 
 from bench_overhead import EveryCore, client_train, patch_flower_scan, section_title, write_section  # noqa: E402
+from commands import MEASURED_NOTE  # noqa: E402
 from fedunlearn.strategies.flow import initial_model, wait_for_clients  # noqa: E402
 
 from fedunlearn.cli import experiment_config  # noqa: E402
@@ -48,6 +49,8 @@ TARGETS = {"fashion_mnist": 1.1}  # the issues' targets per steady-state round (
 TRAINING_ROUNDS = 8  # the pool's training rounds per repeat (at most --rounds): a Fashion-MNIST round takes 3 s
 HEADER = [
     "# The floor of a round: clients that do no work",
+    "",
+    MEASURED_NOTE,
     "",
     "Written by `python experiments/bench_floor.py`, one section per experiment. A round sends the experiment's "
     "model to every client and gets it back; on Flower on Ray the ClientApp returns the arrays it received "

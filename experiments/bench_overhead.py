@@ -35,7 +35,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "experiments"))
 
+from commands import MEASURED_NOTE  # noqa: E402
 from fedunlearn.strategies.flow import initial_model  # noqa: E402
 
 from fedunlearn.algorithms import negation  # noqa: E402
@@ -322,6 +324,8 @@ LABELS = {"plain": "plain loop, one process", "every-core": "plain loop, every c
 
 HEADER = [
     "# Overhead of Flower on Ray over plain PyTorch loops",
+    "",
+    MEASURED_NOTE,
     "",
     "The same work on every side: the original FedAvg training, then NoT (first layer negated, FedAvg on the "
     "retained data) and FUCRT (selection round, then transformation rounds), each client calling the same "

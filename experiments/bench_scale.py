@@ -33,6 +33,10 @@ from bench_overhead import PeakMemory  # the same memory sampler
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "experiments"))
+
+from commands import MEASURED_NOTE  # noqa: E402
+
 from fedunlearn.runtime import environment  # noqa: E402
 
 SAMPLED = 10
@@ -283,6 +287,8 @@ def main() -> int:
                     print(f"N={n}, all-client selection {every['selection']:.2f} s", flush=True)
     lines = [
         f"# Scale: {', '.join(f'{c:,}' for c in counts)} clients, 10 sampled per round",
+        "",
+        MEASURED_NOTE,
         "",
         "Written by `python experiments/bench_scale.py`. Each client holds 200 synthetic samples (160 for training), "
         "so the data set grows with the number of clients N; each round samples 10 clients (`fraction-train` = "

@@ -31,6 +31,10 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "experiments"))
+
+from commands import MEASURED_NOTE  # noqa: E402
+
 from fedunlearn.runtime import environment  # noqa: E402
 
 PYTHON = sys.executable
@@ -119,6 +123,8 @@ def main() -> int:
     ]
     lines = [
         "# Start-up: what a Flower-on-Ray run pays before its first round",
+        "",
+        MEASURED_NOTE,
         "",
         "Written by `python experiments/bench_startup.py`; seconds, min / median / max over "
         f"{args.repeats} fresh processes each. The last two rows are the start-up of `experiments/bench_overhead.py "

@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "experiments"))
 
 from bench_overhead import EveryCore, plain_fedavg  # noqa: E402
+from commands import MEASURED_NOTE  # noqa: E402
 from fedunlearn.strategies.flow import initial_model  # noqa: E402
 
 from fedunlearn.cli import experiment_config  # noqa: E402
@@ -74,6 +75,8 @@ def main() -> int:
     results = [measure(*candidate) for candidate in CANDIDATES]
     lines = [
         "# Fashion-MNIST: which model, how many rounds",
+        "",
+        MEASURED_NOTE,
         "",
         "Written by `python experiments/choose_model.py`. Plain FedAvg over the federation of "
         "`experiments/fashion-mnist.toml` (10 clients, Dirichlet 0.5, seed 0, batch 32, SGD lr 0.05 momentum 0.9), "

@@ -8,6 +8,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# The first lines of a page of timings: its measurements are not committed as data, so no command rebuilds it from
+# data (tests/test_pages.py checks that every other page rebuilds, and that these say so).
+MEASURED_NOTE = ("**Measured, not rebuilt:** the timings on this page were measured when it was written and are not "
+                 "committed as data, so no command rebuilds it from committed files; running its command measures "
+                 "again, on the machine it runs on.")
+
 
 def fedunlearn_run(experiment: str, overrides: str, out: str) -> list[str]:
     """The argument list of one run (``fedunlearn`` is the venv's console script)."""

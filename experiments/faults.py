@@ -71,6 +71,9 @@ def write_page() -> None:
     lines = [
         "# Faults: the default experiment with fault-rate 0.2 against fault-free",
         "",
+        "Written by `python experiments/faults.py report` from the runs under `experiments/results/faults/` and their "
+        "wall times (`faults/wall.json`); `python experiments/faults.py run` runs them again.",
+        "",
         "Each sampled client fails with probability 0.2 in every round of every phase: half raise, half hang (no "
         "answer; the server waits for the round's deadline, which follows the answer times seen so far: "
         f"`round-deadline-factor` {keys['round-deadline-factor']:g}, `round-deadline-floor` "

@@ -29,16 +29,20 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "experiments"))
+
+from commands import MEASURED_NOTE  # noqa: E402
+
 RATE = 50  # samples per second, per process
 
 # A sample belongs to the first category with a pattern matching any frame of its stack: local training
 # called from Flower's ClientApp is training, a model's forward pass inside it too.
 CATEGORIES = (
     ("imports (each Ray worker imports torch, flwr and fedunlearn once)", (r"^_find_and_load ",)),
-    ("local training (forward, backward, SGD step)", (r"^train \(fedunlearn/training\.py",)),
-    ("client scoring (predict: FUCRT relabelling, prototypes)", (r"^predict \(fedunlearn/training\.py",)),
-    ("central evaluation", (r"fedunlearn/evaluator\.py",)),
-    ("data set, partition and request (per process, cached)", (r"fedunlearn/(data|federation|partition|requests)\.py",)),
+    ("local training (forward, backward, SGD step)", (r"^train \(fedunlearn/learning/training\.py",)),
+    ("client scoring (predict: FUCRT relabelling, prototypes)", (r"^predict \(fedunlearn/learning/training\.py",)),
+    ("central evaluation", (r"fedunlearn/evaluation/",)),
+    ("data set, partition and request (per process, cached)", (r"fedunlearn/data/",)),
     ("configuration checks", (r"fedunlearn/config\.py",)),
     ("array (de)serialisation and copies", (r"\((flwr|ray)/.*(array|record|serde|inflatable|serializ)",
                                             r"pickle", r"to_torch_state_dict|from_torch_state_dict")),
@@ -111,7 +115,6 @@ def main() -> int:
     leaves: Counter = Counter()
     run_dir = Path(tempfile.mkdtemp())  # the profiled run's report (scale: fedunlearn run --out), removed after
     if args.scale:
-        sys.path.insert(0, str(ROOT / "experiments"))
         from bench_scale import overrides
 
         command = [str(Path(sys.executable).parent / "fedunlearn"), "run", "--run-config", overrides(args.scale),
@@ -143,6 +146,8 @@ def main() -> int:
     seconds = lambda n: n / RATE  # noqa: E731
     out = [
         "# Profile: where the Flower-on-Ray run spends its time",
+        "",
+        MEASURED_NOTE,
         "",
         f"Written by `{invocation}`: py-spy ({RATE} Hz per process, `--nonblocking`) over {what}. "
         "Seconds are samples / rate, summed over the "

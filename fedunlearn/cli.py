@@ -32,9 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--verbose", action="store_true", help="show Flower's and Ray's own logs")
     bench.add_argument("--page-only", action="store_true", help="compute nothing: write the page of the cells "
                                                                 "already stored (it names the missing ones)")
-    report = sub.add_parser("report", help="rebuild a finished run's report.md and plots from its report.json, "
+    report = sub.add_parser("report", help="rebuild finished runs' report.md and plots from their report.json, "
                                            "computing nothing")
-    report.add_argument("run_dir", metavar="DIR", help="a run directory holding report.json")
+    report.add_argument("run_dirs", metavar="DIR", nargs="+", help="a run directory holding report.json")
     sub.add_parser("methods", help="list every unlearning method, where it comes from and the requests it serves")
     sub.add_parser("models", help="list every model (model = \"name\"), built-in or from an installed package")
     sub.add_parser("datasets", help="list every data set (dataset = \"name\"), built-in or from an installed package")
@@ -147,17 +147,19 @@ def list_parts(kind: str) -> int:
     return 0
 
 
-def rebuild_report(run_dir: str) -> int:
-    """``fedunlearn report DIR``: report.md and plots/ again from report.json; an exit code."""
+def rebuild_reports(run_dirs: list[str]) -> int:
+    """``fedunlearn report DIR...``: each run's report.md and plots/ again from its report.json; an exit code.
+    Every directory is checked before any page is written."""
     from fedunlearn.api import load_report
     from fedunlearn.reporting.report import write_pages
 
     try:
-        report = load_report(run_dir)
+        reports = [load_report(run_dir) for run_dir in run_dirs]
     except ConfigError as exc:
         print(f"fedunlearn: error: {exc}", file=sys.stderr)
         return 2
-    print(f"report: {write_pages(report, Path(run_dir))}")
+    for run_dir, report in zip(run_dirs, reports):
+        print(f"report: {write_pages(report, Path(run_dir))}")
     return 0
 
 
@@ -184,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("methods", "models", "datasets"):
         return list_parts(args.command)
     if args.command == "report":
-        return rebuild_report(args.run_dir)
+        return rebuild_reports(args.run_dirs)
     try:
         if args.resume and (args.experiment or args.run_config or args.out):
             raise ConfigError(f"--resume {args.resume!r}: resumes the run as it was configured; "

@@ -172,7 +172,9 @@ def scenario_report(scenario: Scenario, done: list[Cell]) -> dict[str, Any]:
     """The scenario's report over its seeds: means, intervals and verdicts as in ``fedunlearn run``."""
     stored = [c.load() for c in done]
     per_seed = {c.seed: s["models"] for c, s in zip(done, stored)}
-    config = {**scenario.config, "seeds": ",".join(str(c.seed) for c in done)}
+    # The keys that could differ from the suite's without changing the numbers, as the cells ran with them
+    ran_with = {k: stored[0]["config"][k] for k in undetermining_keys(stored[0]) if k in stored[0]["config"]}
+    config = {**scenario.config, **ran_with, "seeds": ",".join(str(c.seed) for c in done)}
     report = combine(config, stored[0]["request"], per_seed, stored[0]["data"])
     report["title"] = scenario.title
     report["cell_seconds"] = [s.get("seconds") for s in stored]
