@@ -142,6 +142,8 @@ SCHEMA: dict[str, Key] = {
                           lambda v: None if 0 <= v <= 1 else "a number in [0, 1]"),
     "forget-samples-client": Key(int, 0, "the client whose samples a sample request forgets", _at_least(0)),
     "forget-samples-path": Key(str, "", "a sample request from a file: training-split indices (.npy or .txt)"),
+    "forget-backdoor": Key(bool, False, "a sample request for exactly the samples that carry the planted backdoor "
+                                        "(needs backdoor-client): the original learns the trigger, the reference not"),
     "unlearn-methods": Key(str, "finetune", "comma-separated methods; a variant: name[key=value;key=value]"),
     "unlearn-rounds": Key(int, 5, "federated rounds each unlearning method may use", _at_least(1)),
     # FUCRT (docs/methods/fucrt.md: the defaults come from a sweep).
@@ -303,13 +305,16 @@ def _check_request(values: Mapping[str, Any], config: Mapping[str, Any]) -> None
     """One request kind at a time: a client or sample request excludes an explicit forget-class."""
     kinds = [name for name, on in (("forget-client", config["forget-client"] >= 0),
                                    ("forget-samples", config["forget-samples"] > 0),
-                                   ("forget-samples-path", bool(config["forget-samples-path"]))) if on]
+                                   ("forget-samples-path", bool(config["forget-samples-path"])),
+                                   ("forget-backdoor", config["forget-backdoor"])) if on]
     if len(kinds) >= 2:
         raise ConfigError(f"{' and '.join(f'{k} = {config[k]!r}' for k in kinds)}: one request at a time; "
                           f"keep one of them")
     if kinds and values.get("forget-class", -1) >= 0:
         raise ConfigError(f"forget-class = {config['forget-class']}: cannot be combined with {kinds[0]} "
                           f"(one request at a time); set forget-class = -1")
+    if config["forget-backdoor"] and config["backdoor-client"] < 0:
+        raise ConfigError("forget-backdoor = true: needs a planted backdoor to forget; set backdoor-client")
     if not kinds and config["forget-class"] < 0:
         raise ConfigError("forget-class = -1: no deletion request; set forget-class, forget-client or forget-samples")
     if config["then-forget-classes"].strip():
@@ -436,7 +441,7 @@ def request_kind(config: Mapping[str, Any]) -> str:
     ``sequential`` (class requests one after another: ``forget-class`` then ``then-forget-classes``)."""
     if config["forget-client"] >= 0:
         return "client"
-    if config["forget-samples"] > 0 or config["forget-samples-path"]:
+    if config["forget-samples"] > 0 or config["forget-samples-path"] or config.get("forget-backdoor"):
         return "sample"
     return "sequential" if config.get("then-forget-classes", "").strip() else "class"
 

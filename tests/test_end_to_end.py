@@ -101,7 +101,7 @@ def _stop_flower_processes(flwr_home: Path) -> None:
 
 @pytest.mark.e2e
 @pytest.mark.timeout(400)
-def test_the_same_app_runs_with_flwr_run(tmp_path):
+def test_the_same_app_runs_with_flwr_run_and_gives_the_same_numbers(tmp_path, small_run):
     flwr_home, out = tmp_path / "flwr-home", tmp_path / "run"
     bin_dir = Path(sys.executable).parent  # flwr starts flower-superlink from PATH
     env = dict(os.environ, FLWR_HOME=str(flwr_home), PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
@@ -115,18 +115,19 @@ def test_the_same_app_runs_with_flwr_run(tmp_path):
     finally:
         _stop_flower_processes(flwr_home)
     assert (out / "report.json").is_file(), proc.stdout[-3000:] + proc.stderr[-3000:]
-    _check_report(out)
+    report = _check_report(out)
+    # The same configuration through `fedunlearn run`: every number of every model, wall seconds aside.
+    cli = json.loads((small_run / "run" / "report.json").read_text())
+    for name, entry in cli["models"].items():
+        expected = {k: v for k, v in _numbers(entry).items() if "seconds" not in k}
+        got = {k: v for k, v in _numbers(report["models"][name]).items() if "seconds" not in k}
+        assert got.keys() == expected.keys() and got == pytest.approx(expected, abs=1e-9), name
 
 
 @pytest.mark.e2e
 @pytest.mark.timeout(300)
-def test_client_deletion_with_not_and_gradient_ascent_through_ray(tmp_path):
-    out = tmp_path / "not"
-    overrides = (SMALL.replace("forget-class=3 unlearn-methods='finetune' unlearn-rounds=2", "")
-                 + " forget-client=1 backdoor-client=1 backdoor-fraction=0.5"
-                 + " unlearn-methods='not,noise,gradient-ascent,federaser'"
-                 + " unlearn-rounds=2")
-    assert main(["run", "--run-config", overrides, "--out", str(out)]) == 0
+def test_client_deletion_with_not_and_gradient_ascent_through_ray(scenario_run):
+    out = scenario_run("client")  # SMALL's federation, client 1 deleted with a backdoor; shared with test_unlearning
     report = json.loads((out / "report.json").read_text())
     models = report["models"]
     assert report["request"] == {"kind": "client", "forget_client": 1}
@@ -223,16 +224,10 @@ def test_a_short_fashion_mnist_experiment_runs_end_to_end(tmp_path):
     assert "mia-samples = 1000" in (out / "report.md").read_text()
 
 
-@pytest.fixture(scope="module")
-def class_methods(tmp_path_factory):
-    """One class-deletion run (one Ray simulation) serving every class method the next tests check."""
-    out = tmp_path_factory.mktemp("class-methods") / "run"
-    methods = ("unlearn-methods='fucrt,fucrt[fucrt-selection=\"nearest-centroid\";fucrt-lambda-local=0],trw,salun,"
-               "salun[salun-ratio=0.2],lra-npp[lra-npp-neurons=40],wf-net,geniu[geniu-generator-steps=20]' "
-               "unlearn-rounds=2 fucrt-min-samples=3 wfnet-rounds=1 geniu-rounds=1")
-    assert main(["run", "--run-config", SMALL.replace("unlearn-methods='finetune' unlearn-rounds=2", methods),
-                 "--out", str(out)]) == 0
-    return out
+@pytest.fixture
+def class_methods(scenario_run):
+    """The class-deletion run (one Ray simulation) serving every class method, shared with tests/test_unlearning.py."""
+    return scenario_run("class")
 
 
 @pytest.mark.e2e

@@ -98,13 +98,10 @@ def _resumes_to(cut, whole, capsys):
     assert main(["run", "--resume", str(cut)]) == 2  # finished: nothing to resume
 
 
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
-    """The small experiment run once, start to end, storing its original and reference in a cache: the
-    report interrupted runs must resume to, and the first of two runs that share the cache."""
-    folder = tmp_path_factory.mktemp("uninterrupted")
-    assert main(["run", "--run-config", f"{SMALL} cache-dir='{folder / 'cache'}'", "--out", str(folder / "run")]) == 0
-    return folder
+@pytest.fixture
+def uninterrupted(small_run):
+    """The small experiment run once, start to end, storing its original and reference in a cache (conftest.py)."""
+    return small_run
 
 
 @pytest.mark.e2e
@@ -146,8 +143,15 @@ def test_ctrl_c_stops_everything_at_once_and_a_kill_while_writing_the_report_lea
     time.sleep(1)
     assert not _left_in_session(child) and not _left_in_session(proc.pid)
     assert not list(killed.rglob(".*.tmp*")) or not (killed / "report.json").exists()
-    if (killed / "report.json").exists():  # the kill came after the marker: a finished run, every file there
-        assert (killed / "report.md").exists() and json.loads((killed / "report.json").read_text())["models"]
+    if (killed / "report.json").exists():  # the kill came after the marker: a finished run, every file there,
+        assert (killed / "report.md").exists()  # the numbers of the uninterrupted run, and nothing to resume
+        expected, got = (_comparable(json.loads((d / "report.json").read_text())) for d in (whole, killed))
+        assert got.keys() == expected.keys()
+        for model in expected:
+            assert got[model] == pytest.approx(expected[model], abs=1e-6), model
+        capsys.readouterr()
+        assert main(["run", "--resume", str(killed)]) == 2
+        assert "finished" in capsys.readouterr().err
     else:
         _resumes_to(killed, whole, capsys)
 

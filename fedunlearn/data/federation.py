@@ -41,6 +41,9 @@ class Federation:
 
         ``config`` may carry ``request-step`` (a step of a sequential request; see :mod:`.requests`)."""
         data, partitions, poisoned = _partitioned(data_key(config), tuple((k, config[k]) for k in _PARTITION_KEYS))
+        if config.get("forget-backdoor"):  # the samples the trigger was planted in: known once they are drawn
+            return Federation(data, partitions, DeletionRequest("sample", forget_indices=tuple(map(int, poisoned)),
+                                                                of_backdoor=True), poisoned)
         request_key = (*((k, config[k]) for k in _REQUEST_KEYS), ("request-step", config.get("request-step", 0)))
         return Federation(data, partitions, _request(request_key), poisoned)
 

@@ -28,7 +28,8 @@ class DeletionRequest:
 
     - ``class``: every sample labelled ``forget_class``, on every client;
     - ``client``: every sample client ``forget_client`` holds;
-    - ``sample``: a seeded ``forget_fraction`` of the samples client ``forget_client`` holds;
+    - ``sample``: a seeded ``forget_fraction`` of the samples client ``forget_client`` holds, or the training indices
+      ``forget_indices`` (from a file, or the samples that carry the planted backdoor: ``of_backdoor``);
     - ``sequential`` (taken whole): every sample labelled ``forget_class`` or one of ``later_classes``.
 
     ``earlier_classes`` are classes deleted by earlier requests: no view holds their samples.
@@ -42,6 +43,7 @@ class DeletionRequest:
     forget_fraction: float | None = None
     forget_indices: tuple[int, ...] | None = None  # a sample request from a file: training-split indices
     seed: int | None = None
+    of_backdoor: bool = False  # forget_indices are the samples that carry the backdoor (forget-backdoor)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "DeletionRequest":
@@ -111,6 +113,8 @@ class DeletionRequest:
             out["earlier_classes"] = list(self.earlier_classes)
         if self.forget_indices is not None:
             out["forget_samples"] = len(self.forget_indices)
+        if not self.of_backdoor:
+            out.pop("of_backdoor", None)
         return out
 
 
