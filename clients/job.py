@@ -17,6 +17,7 @@ from fedunlearn.config import SCHEMA, validate
 from fedunlearn.data.federation import Federation
 from fedunlearn.learning.models import Classifier, build_model
 from fedunlearn.learning.training import TrainSettings, derive_seed
+from fedunlearn.runtime.device import for_client, prepare
 from fedunlearn.runtime.faults import inject
 
 
@@ -46,6 +47,7 @@ class ClientJob:
         partition_id = int(context.node_config["partition-id"])
         if faults:
             inject(config, partition_id, message.metadata.message_type)
+        prepare(for_client(config["device"]), config["client-gpus"])  # deterministic kernels, the GPU memory cap
         return cls(message, config, partition_id, Federation.from_config(config))
 
     @property

@@ -207,6 +207,12 @@ def _hide_injected_faults(record: logging.LogRecord) -> bool:
     return not any(text in record.getMessage() for text in ("injected fault", "exception was raised when processing"))
 
 
+def client_resources(config: Mapping[str, Any]) -> dict[str, float]:
+    """What Ray reserves for each simulated client: ``client-cpus`` CPUs and ``client-gpus`` of a GPU (Flower's
+    ``client_resources``; a share below 1 runs that many clients on one GPU)."""
+    return {"num_cpus": config["client-cpus"], "num_gpus": config["client-gpus"]}
+
+
 def _run_on_ray(server_app, config: Mapping[str, Any], results: dict, verbose: bool) -> None:
     """Simulate ``config['num-clients']`` clients on Ray (local, or ``ray-address``) for ``server_app``."""
     from flwr.simulation import run_simulation
@@ -219,14 +225,15 @@ def _run_on_ray(server_app, config: Mapping[str, Any], results: dict, verbose: b
             flwr_log = logging.getLogger("flwr")
             if _hide_injected_faults not in flwr_log.filters:  # once, however many simulations run
                 flwr_log.addFilter(_hide_injected_faults)
-        os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")  # silences a tip; no GPUs are used
+        # Silences Ray's tip; a client that Ray gives no GPU stays on the CPU (fedunlearn.runtime.device.for_client).
+        os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
     try:
         run_simulation(
             server_app=server_app,
             client_app=client_app,
             num_supernodes=config["num-clients"],
             backend_config={
-                "client_resources": {"num_cpus": config["client-cpus"], "num_gpus": 0.0},
+                "client_resources": client_resources(config),
                 "init_args": {"logging_level": "info" if verbose else "error", "log_to_driver": verbose,
                               # "local": a Ray of our own even when `ray start` left a cluster address behind
                               "address": config["ray-address"] or "local"},

@@ -80,6 +80,13 @@ def class_sequence(config: Mapping[str, Any]) -> list[int]:
     return [config["forget-class"], *later] if config["forget-class"] >= 0 else []
 
 
+DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def _device_name(v: str) -> str | None:
+    return None if DEVICE.match(v) else "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
+
+
 def _safe_name(v: str) -> str | None:
     ok = v and all(c.isalnum() or c in "-_." for c in v) and not v.startswith(".")
     return None if ok else "a name of letters, digits, '-', '_' and '.' that does not start with '.'"
@@ -111,6 +118,11 @@ SCHEMA: dict[str, Key] = {
     "fraction-train": Key(float, 1.0, "share of clients sampled in each round", _fraction_open_closed),
     "ray-address": Key(str, "", "Ray cluster to run the simulation on (e.g. '10.0.0.5:6379' or 'auto'); empty: a "
                                 "local Ray started for the run"),
+    "device": Key(str, "auto", "where torch computes (clients, server steps, evaluator): 'auto' (the accelerator torch "
+                               "sees, else the CPU), 'cpu', 'cuda', 'cuda:N' or 'mps'", _device_name),
+    "client-gpus": Key(float, 0.0, "share of a GPU Ray reserves per simulated client (Flower's num_gpus); each "
+                                   "client's process caps its GPU memory to it", _at_least(0.0)),
+    "amp": Key(bool, False, "mixed precision (bfloat16 autocast) in local training"),
     "client-cpus": Key(float, 1.0, "CPUs Ray reserves per simulated client (fractions allowed: more clients at once)",
                        _positive),
     # Faults (docs: README, "Faults, resume and determinism").

@@ -25,7 +25,7 @@ from fedunlearn.evaluation.evaluator import Evaluator
 from fedunlearn.learning.models import build_model
 from fedunlearn.learning.training import derive_seed
 from fedunlearn.reporting.report import REFERENCE, combine, seed_report
-from fedunlearn.runtime import environment
+from fedunlearn.runtime import device, environment
 from fedunlearn.runtime.checkpoint import ModelCache, RunCheckpoints, original_key, reference_key, safe_name
 from fedunlearn.runtime.deadline import AnswerClock
 from fedunlearn.runtime.phase import PhaseResult
@@ -234,4 +234,5 @@ def run_experiment(
                               "models": {n: evaluator.representation_map(o) for n, o in outputs.items()}}
     return combine(config, request, per_seed, data, {"representation_map": representation,
                                                      "evaluation_seconds": evaluation_seconds,
-                                                     "environment": environment.describe()})
+                                                     "environment": environment.describe(
+                                                         device.describe(device.resolve(config["device"])))})

@@ -16,6 +16,7 @@ from fedunlearn.data.datasets import DATASETS, describe, load_dataset
 from fedunlearn.data.partition import client_partitions
 from fedunlearn.learning.models import MODELS
 from fedunlearn.reporting.report import REFERENCE
+from fedunlearn.runtime import device
 
 from . import methods
 
@@ -27,6 +28,8 @@ def check_experiment(values: Mapping[str, Any]) -> dict[str, Any]:
     starts no Ray: meant to run before anything expensive. Raises ConfigError.
     """
     config = cfg.validate(values, known_methods=methods.available())
+    device.resolve(config["device"])  # a device torch does not see here: one line, before anything runs
+    device.check_client_gpus(config["client-gpus"], config["device"], config["ray-address"])
     DATASETS.get(config["dataset"])  # an unknown data set or model: one line listing the registered ones
     MODELS.get(config["model"])
     num_classes, num_train = describe(config)

@@ -13,6 +13,7 @@ from flwr.app import ArrayRecord
 
 from fedunlearn.cli import main
 from fedunlearn.learning.models import build_model
+from fedunlearn.runtime import environment
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ("dataset='digits' model='mlp' num-clients=3 partitioner='iid' num-server-rounds=8 local-epochs=1 "
@@ -40,11 +41,12 @@ def _check_report(out: Path) -> dict:
 @pytest.mark.timeout(300)
 def test_class_deletion_through_a_ray_simulation(tmp_path, capsys):
     out = tmp_path / "run"
-    two_seeds = f"{SMALL} seeds='0,1' backdoor-client=1 backdoor-fraction=0.5 backdoor-target=0"
+    two_seeds = f"{SMALL} seeds='0,1' backdoor-client=1 backdoor-fraction=0.5 backdoor-target=0 device='cpu'"
     assert main(["run", "--run-config", two_seeds, "--out", str(out)]) == 0
     report = _check_report(out)
     models = report["models"]
     assert report["seeds"] == [0, 1] and set(report["per_seed"]) == {"0", "1"}
+    assert report["environment"].endswith("; device cpu (" + environment.cpu_model() + ")")  # where torch computed
     assert report["data"]["backdoor_samples"] > 0
     for name, entry in models.items():
         assert 0.0 <= entry["metrics"]["backdoor_asr"] <= 1.0

@@ -25,7 +25,8 @@ def select(message: Message, context: Context) -> Message:
     x, y = job.arrays("all")
     # A class deleted by an earlier request (sequential requests) is no place to send forgotten samples.
     chosen = client_selection(job.model(), x, y, request.forget_class, job.federation.data.num_classes,
-                              cfg["fucrt-min-samples"], cfg["fucrt-select-threshold"], request.earlier_classes)
+                              cfg["fucrt-min-samples"], cfg["fucrt-select-threshold"], request.earlier_classes,
+                              job.settings.device)
     record = ArrayRecord({"proposed": _array(chosen.proposed), "second-sums": _array(chosen.second_sums),
                           "sums": _array(chosen.sums), "counts": _array(chosen.counts)})
     content = RecordDict({"selection": record, "metrics": MetricRecord({"partition-id": job.partition_id})})

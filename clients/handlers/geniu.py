@@ -16,7 +16,7 @@ def generator_training(message: Message, context: Context) -> Message:
     job = ClientJob.from_message(message, context)
     data = job.federation.data
     x, y = job.arrays("all")
-    probs, _ = predict(job.model("model"), x)  # the classifier picks each class's least certain sample
+    probs, _ = predict(job.model("model"), x, device=job.settings.device)  # the classifier picks each class's least certain sample
     targets = {c: x[i] for c, i in entropy_targets(probs, y).items()} if len(y) else {}
     generator = build_generator(data.num_classes, data.input_shape, seed=0)
     generator.load_state_dict(message.content["arrays"].to_torch_state_dict())

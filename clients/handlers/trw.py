@@ -23,7 +23,7 @@ def tilted_training(message: Message, context: Context) -> Message:
     labels = np.where(forgotten, IGNORE, y)
     targets = torch.zeros((len(y), model.head.out_features))
     if forgotten.any():  # targets from the received global model, fixed for the round
-        probs, _ = predict(model, x[forgotten])
+        probs, _ = predict(model, x[forgotten], device=job.settings.device)
         similarity = class_similarity(model.head.weight.detach().numpy(), forget_class)
         targets[torch.from_numpy(np.flatnonzero(forgotten))] = torch.from_numpy(
             tilted_target(probs, forget_class, similarity, cfg["trw-beta"])).float()
@@ -33,7 +33,7 @@ def tilted_training(message: Message, context: Context) -> Message:
         if not mine.any():
             return features.sum() * 0.0
         log_probs = F.log_softmax(model.head(features[mine]), dim=1)
-        return -(targets[indices[mine]] * log_probs).sum(dim=1).mean()
+        return -(targets[indices[mine.cpu()]].to(features.device) * log_probs).sum(dim=1).mean()
 
     loss = train(model, x, labels, job.settings, job.seed, extra_loss=soft_cross_entropy)
     return job.reply(model, num_examples=len(y), **{"train-loss": loss})

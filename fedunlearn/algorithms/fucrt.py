@@ -163,12 +163,12 @@ class Selection:
 
 def client_selection(
     model: Classifier, x: np.ndarray, y: np.ndarray, forget_class: int, num_classes: int, min_samples: int,
-    threshold: float, excluded: Sequence[int] = (),
+    threshold: float, excluded: Sequence[int] = (), device: str = "cpu",
 ) -> Selection:
     """Score a client's data with the model: its proposed transformation classes (only with at least
     ``min_samples`` forgotten samples) and its prototype sums. ``excluded`` classes (deleted by earlier
     requests) are never proposed."""
-    probs, features = predict(model, x)
+    probs, features = predict(model, x, device=device)
     proposed, second_sums = np.zeros(num_classes), np.zeros(num_classes)
     if np.sum(y == forget_class) >= min_samples:
         candidates = probs.copy()
@@ -207,9 +207,10 @@ def client_transformation(
     forgotten = np.flatnonzero(np.asarray(y) == forget_class)
     labels = np.array(y, copy=True)
     if len(forgotten):
-        probs, _ = predict(model, x[forgotten])
+        probs, _ = predict(model, x[forgotten], device=settings.device)
         labels[forgotten] = relabel(probs, labels[forgotten], forget_class, list(classes))
-    protos, usable = torch.from_numpy(np.asarray(prototypes)), torch.from_numpy(np.asarray(present) > 0)
+    protos = torch.from_numpy(np.asarray(prototypes)).to(settings.device)
+    usable = torch.from_numpy(np.asarray(present) > 0).to(settings.device)
 
     def extra(features: torch.Tensor, batch_labels: torch.Tensor, _indices: torch.Tensor) -> torch.Tensor:
         loss = features.sum() * 0.0
@@ -222,6 +223,6 @@ def client_transformation(
         return loss
 
     loss = train(model, x, labels, settings, seed, extra_loss=extra)
-    _, features = predict(model, x)
+    _, features = predict(model, x, device=settings.device)
     sums, counts = prototype_sums(features, labels, len(prototypes))
     return len(labels), loss, sums, counts

@@ -25,6 +25,7 @@ from fedunlearn.evaluation.membership import (
 from fedunlearn.evaluation.similarity import linear_cka, mean_kl
 from fedunlearn.learning.models import build_model
 from fedunlearn.learning.training import derive_seed, predict
+from fedunlearn.runtime.device import resolve
 from fedunlearn.runtime.phase import Cost
 
 ACCURACY_KEYS = ("forget_acc", "retain_acc", "test_acc", "test_forget_acc", "test_retain_acc")
@@ -148,6 +149,7 @@ class Evaluator:
     def __init__(self, federation: Federation, config: Mapping[str, Any]) -> None:
         self.federation = federation
         self.model_name = config["model"]
+        self.device = resolve(config["device"])  # the server's: "auto" is the GPU this process sees
         self.seed = derive_seed(config["seed"], "evaluator")
         data, request = federation.data, federation.request
         forget_idx, retain_idx = federation.union_indices("forget"), federation.union_indices("retain")
@@ -178,7 +180,7 @@ class Evaluator:
 
     def outputs(self, arrays, sets: tuple[str, ...] | None = None) -> ModelOutputs:
         model = self.model_from(arrays)
-        results = {name: finite_outputs(*predict(model, self.x[name])) for name in (sets or self.x)}
+        results = {name: finite_outputs(*predict(model, self.x[name], device=self.device)) for name in (sets or self.x)}
         return ModelOutputs({n: r[0] for n, r in results.items()}, {n: r[1] for n, r in results.items()},
                             {n: r[2] for n, r in results.items() if r[2].any()})
 

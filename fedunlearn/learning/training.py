@@ -1,6 +1,9 @@
 """Plain PyTorch loops: local training, prediction and representations. No Flower here.
 
-Clients call :func:`train` on their own samples; the server's evaluator calls :func:`predict`.
+Clients call :func:`train` on their own samples; the server's evaluator calls :func:`predict`. Both compute on
+the device they are given (``TrainSettings.device``, ``predict(..., device=)``): the model and each batch go there,
+and the model comes back to the CPU after, where the rest of the project (state dicts, arrays, the algorithms'
+own steps) keeps it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import torch
 from torch import nn
 
 from fedunlearn.learning.models import Classifier
+from fedunlearn.runtime.device import for_client
 
 
 def derive_seed(*parts: object) -> int:
@@ -27,10 +31,14 @@ class TrainSettings:
     batch_size: int
     learning_rate: float
     momentum: float
+    device: str = "cpu"  # where the loop computes (a torch device name)
+    amp: bool = False  # bfloat16 autocast for the forward pass and the loss
 
     @classmethod
     def from_config(cls, config) -> "TrainSettings":
-        return cls(config["local-epochs"], config["batch-size"], config["learning-rate"], config["momentum"])
+        """The local training of a configuration, on the device a client of this process uses (``device``)."""
+        return cls(config["local-epochs"], config["batch-size"], config["learning-rate"], config["momentum"],
+                   str(for_client(config.get("device", "cpu"))), bool(config.get("amp", False)))
 
 
 ExtraLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -44,18 +52,19 @@ def memory_layout(model: nn.Module, x: np.ndarray) -> torch.memory_format:
     return torch.channels_last if has_conv and x.ndim == 4 else torch.contiguous_format
 
 
-class _Layout:
-    """Runs a model in ``layout`` and gives it back in the default layout (its state dict travels as arrays)."""
+class _Placed:
+    """Runs a model on ``device`` in ``layout`` and gives it back on the CPU in the default layout (its state dict
+    travels as arrays)."""
 
-    def __init__(self, model: nn.Module, layout: torch.memory_format) -> None:
-        self.model, self.layout = model, layout
+    def __init__(self, model: nn.Module, layout: torch.memory_format, device: str | torch.device = "cpu") -> None:
+        self.model, self.layout, self.device = model, layout, torch.device(device)
 
     def __enter__(self) -> torch.memory_format:
-        self.model.to(memory_format=self.layout)
+        self.model.to(device=self.device, memory_format=self.layout)
         return self.layout
 
     def __exit__(self, *exc) -> None:
-        self.model.to(memory_format=torch.contiguous_format)
+        self.model.to(device="cpu", memory_format=torch.contiguous_format)
 
 
 def train(
@@ -73,27 +82,30 @@ def train(
     """
     if len(y) == 0:
         return 0.0
-    masks = {n: torch.from_numpy(np.asarray(m, dtype=np.float32)) for n, m in (mask or {}).items()}
-    start_values = {n: p.detach().clone() for n, p in model.named_parameters() if n in masks}
+    device = torch.device(settings.device)
     generator = torch.Generator().manual_seed(seed)
     inputs, targets = torch.from_numpy(x), torch.from_numpy(y)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
     total, count = 0.0, 0
-    with _Layout(model, memory_layout(model, x)) as layout:
+    with _Placed(model, memory_layout(model, x), device) as layout:
+        masks = {n: torch.from_numpy(np.asarray(m, dtype=np.float32)).to(device) for n, m in (mask or {}).items()}
+        start_values = {n: p.detach().clone() for n, p in model.named_parameters() if n in masks}
         optimiser = torch.optim.SGD(model.parameters(), lr=settings.learning_rate, momentum=settings.momentum)
         for _ in range(settings.epochs):
             order = torch.randperm(len(targets), generator=generator)
             for start in range(0, len(order), settings.batch_size):
                 batch = order[start:start + settings.batch_size]
                 optimiser.zero_grad()
-                labelled = targets[batch] != IGNORE
+                labels = targets[batch].to(device)
+                labelled = labels != IGNORE
                 if extra_loss is None and not labelled.any():
                     continue  # nothing in this batch to learn from
-                features = model.features(inputs[batch].contiguous(memory_format=layout))
-                loss = loss_fn(model.head(features[labelled]), targets[batch][labelled]) if labelled.any() else 0.0
-                if extra_loss is not None:
-                    loss = loss + extra_loss(features, targets[batch], batch)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=settings.amp):
+                    features = model.features(inputs[batch].to(device).contiguous(memory_format=layout))
+                    loss = loss_fn(model.head(features[labelled]), labels[labelled]) if labelled.any() else 0.0
+                    if extra_loss is not None:  # batch indices stay on the CPU, where the loss's own arrays are
+                        loss = loss + extra_loss(features, labels, batch)
                 loss.backward()
                 _mask_gradients(model, masks)
                 optimiser.step()
@@ -128,15 +140,17 @@ def _restore_masked(model: nn.Module, masks: Mapping[str, torch.Tensor], start_v
 
 
 @torch.no_grad()  # not inference_mode: the layout switch would leave inference tensors in the model
-def predict(model: Classifier, x: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """Class probabilities (N, classes) and representations (N, feature_dim) of ``x``."""
+def predict(model: Classifier, x: np.ndarray, batch_size: int = 512,
+            device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities (N, classes) and representations (N, feature_dim) of ``x``, computed on ``device``."""
     model.eval()
     probs, feats = [], []
-    with _Layout(model, memory_layout(model, x)) as layout:
+    with _Placed(model, memory_layout(model, x), device) as layout:
         for start in range(0, len(x), batch_size):
-            features = model.features(torch.from_numpy(x[start:start + batch_size]).contiguous(memory_format=layout))
-            probs.append(torch.softmax(model.head(features), dim=1).numpy())
-            feats.append(features.numpy())
+            batch = torch.from_numpy(x[start:start + batch_size]).to(device).contiguous(memory_format=layout)
+            features = model.features(batch)
+            probs.append(torch.softmax(model.head(features), dim=1).cpu().numpy())
+            feats.append(features.cpu().numpy())
     if not probs:
         return np.zeros((0, model.head.out_features), np.float32), np.zeros((0, model.feature_dim), np.float32)
     return np.concatenate(probs), np.concatenate(feats)

@@ -110,7 +110,8 @@ class Cell:
     def save(self, report: Mapping[str, Any], seconds: float | None = None) -> None:
         """Keep what the page needs from the cell's one-seed report (and the wall ``seconds`` it took), atomically."""
         seed = str(self.seed)
-        cell = {"config": self.config, "machine": environment.describe(), "request": report["request"],
+        cell = {"config": self.config, "machine": report.get("environment") or environment.describe(),
+                "request": report["request"],
                 "data": report["data"], "seconds": seconds,
                 "evaluation_seconds": report.get("evaluation_seconds", {}).get(seed), "models": report["per_seed"][seed]}
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -33,8 +33,9 @@ def cpu_model() -> str:
     return platform.processor() or "-"
 
 
-def describe() -> str:
-    """One line: machine, processor, CPUs, Python and the package versions."""
+def describe(device: str | None = None) -> str:
+    """One line: machine, processor, CPUs, Python and the package versions; with ``device`` (the device and its
+    name, as :func:`fedunlearn.runtime.device.describe` gives it), where torch computed."""
     packages = ", ".join(f"{k} {v}" for k, v in versions().items())
     return (f"{platform.machine()} ({cpu_model()}), {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-            f"{platform.system()}; {packages}")
+            f"{platform.system()}; {packages}" + (f"; device {device}" if device else ""))

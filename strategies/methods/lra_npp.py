@@ -18,6 +18,7 @@ from fedunlearn.algorithms.lra_npp import feature_layer, frequent_neurons, head_
 from fedunlearn.data.federation import Federation
 from fedunlearn.learning.models import build_model
 from fedunlearn.learning.training import derive_seed, predict
+from fedunlearn.runtime.device import resolve
 from fedunlearn.runtime.phase import Cost, PhaseResult
 
 from . import register
@@ -41,7 +42,7 @@ class LraNpp(UnlearningMethod):
         candidates = np.flatnonzero(data.y_test == forget_class)
         rng = np.random.default_rng(derive_seed(cfg["seed"], self.label))
         chosen = np.sort(rng.choice(candidates, min(cfg["lra-npp-samples"], len(candidates)), replace=False))
-        probs, features = predict(model, data.x_test[chosen])
+        probs, features = predict(model, data.x_test[chosen], device=resolve(cfg["device"]))
         relevance = head_relevance(features, model.head.weight.detach().numpy(), probs.argmax(axis=1))
         neurons = frequent_neurons(relevance, cfg["lra-npp-top-k"])[:cfg["lra-npp-neurons"]]
         layer = feature_layer(model)
