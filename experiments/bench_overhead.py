@@ -59,7 +59,10 @@ PHASES = ("original", "not", "fucrt")
 
 
 class PeakMemory:
-    """Samples the summed RSS of this process and all its descendants every :data:`INTERVAL` seconds.
+    """Samples the summed memory of this process and all its descendants every :data:`INTERVAL` seconds: the
+    proportional set size (PSS, ``peak``: a page shared by k processes counts 1/k in each, so a data set mapped by
+    every Ray worker counts once) and the resident set size (RSS, ``peak_rss``: a shared page counts in every process
+    that touched it).
 
     One sample walks the process table and reads each descendant's memory: about 3 ms of CPU with Ray's
     15 processes, in the measured process itself. Every 20 ms (as this sampler once did) that is 16% of a core
@@ -71,19 +74,23 @@ class PeakMemory:
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
         self.peak = 0
+        self.peak_rss = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         me = psutil.Process()
         while not self._stop.is_set():
-            total = 0
+            total = resident = 0
             for proc in [me, *me.children(recursive=True)]:
                 try:
-                    total += proc.memory_info().rss
+                    info = proc.memory_full_info()
+                    total += getattr(info, "pss", info.rss)  # PSS where the system reports it (Linux)
+                    resident += info.rss
                 except psutil.Error:
                     pass
             self.peak = max(self.peak, total)
+            self.peak_rss = max(self.peak_rss, resident)
             self._stop.wait(self.INTERVAL)
 
     def __enter__(self) -> "PeakMemory":
@@ -340,7 +347,8 @@ HEADER = [
     "repeat runs in a fresh process, and the order of the sides turns with every repeat.",
     "- Round = median of rounds 2..R of the phase (steady state); a phase's time includes everything the "
     "phase does; start-up = wall time outside the phases (Ray and actor start or the pool's start, identifying "
-    "the clients, shutdown); peak = summed RSS of the process tree (Ray's processes or the pool included), "
+    "the clients, shutdown); peak = summed proportional set size (PSS) of the process tree (Ray's processes or "
+    "the pool included; a page shared by k processes counts 1/k in each), "
     f"sampled every {PeakMemory.INTERVAL:g} s.",
     "",
 ]

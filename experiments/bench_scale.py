@@ -54,14 +54,17 @@ def sampled_fucrt(n: int) -> str:
 MIA_SAMPLES = 2000  # SalUn's attack fits SVMs on every test sample by default: O(n^2) in the data, not the clients
 
 
-def overrides(n: int, samples: int | None = None, methods: str | None = None, cache: str = "") -> str:
+def overrides(n: int, samples: int | None = None, methods: str | None = None, cache: str = "",
+              client_cpus: float = 1.0) -> str:
     """The run's keys. ``methods`` defaults to all three (FUCRT asking every client, FUCRT asking a sample, NoT);
     ``cache`` is the original model's cache folder ('' = none)."""
     return (f"dataset='synthetic' synthetic-samples={samples or PER_CLIENT * n} model='mlp' num-clients={n} "
             f"partitioner='iid' "
             f"fraction-train={SAMPLED / n} num-server-rounds=6 local-epochs=1 forget-class=3 "
             f"unlearn-methods='{methods or f'fucrt,{sampled_fucrt(n)},not'}' unlearn-rounds=4 "
-            f"mia-samples={MIA_SAMPLES} cache-dir='{cache}'")
+            f"mia-samples={MIA_SAMPLES} cache-dir='{cache}'"
+            + (f" client-cpus={client_cpus}" if client_cpus != 1.0 else ""))
+
 
 
 def spread(values: list[float], digits: int = 3) -> str:
@@ -69,12 +72,12 @@ def spread(values: list[float], digits: int = 3) -> str:
 
 
 def measure(n: int, out: Path, samples: int | None = None, cap: float | None = None, methods: str | None = None,
-            cache: str = "") -> dict:
+            cache: str = "", client_cpus: float = 1.0) -> dict:
     """One run with N clients. With ``cap`` (seconds), a run still going then is stopped as a user would stop it
     (SIGINT: the run ends cleanly, its checkpoints kept) and reported as unfinished, with the last progress line
     it printed: where it was."""
     args = [str(Path(sys.executable).parent / "fedunlearn"), "run", "--run-config",
-            overrides(n, samples, methods, cache), "--out", str(out)]
+            overrides(n, samples, methods, cache, client_cpus), "--out", str(out)]
     print("$ fedunlearn run --run-config", f'"{args[3]}"', flush=True)
     log = out.with_suffix(".log")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -248,6 +251,8 @@ def main() -> int:
     parser.add_argument("--large-cap", type=float, default=900.0,
                         help=f"seconds after which a run with more than {CONTROL_MAX} clients is stopped (Ctrl-C) and "
                              "reported as unfinished")
+    parser.add_argument("--client-cpus", type=float, default=1.0,
+                        help="CPUs Ray reserves per client: 0.25 runs four workers per core (eight on two cores)")
     parser.add_argument("--selection-cap", type=float, default=900.0,
                         help=f"seconds after which the all-client FUCRT selection above {CONTROL_MAX} clients is "
                              "stopped")
@@ -266,7 +271,8 @@ def main() -> int:
             repeats = []
             for repeat in range(args.large_repeats if large else args.repeats):
                 repeats.append(measure(n, Path(tmp) / f"n{n}-{samples}-{repeat}", samples,
-                                       cap=args.large_cap if large else None, methods=methods, cache=cache))
+                                       cap=args.large_cap if large else None, methods=methods, cache=cache,
+                                       client_cpus=args.client_cpus))
                 r = repeats[-1]
                 if r.get("unfinished"):
                     print(f"N={n}: stopped after {r['wall']:.0f} s, last progress: {r['last']}", flush=True)
@@ -277,7 +283,8 @@ def main() -> int:
                       f"wall {r['wall']:.0f} s", flush=True)
             rows.append(pooled(repeats))
             if large and not rows[-1].get("unfinished"):
-                every = measure(n, Path(tmp) / f"n{n}-all", cap=args.selection_cap, methods="fucrt", cache=cache)
+                every = measure(n, Path(tmp) / f"n{n}-all", cap=args.selection_cap, methods="fucrt", cache=cache,
+                                client_cpus=args.client_cpus)
                 rows[-1]["all_clients"] = every
                 if every.get("unfinished"):
                     print(f"N={n}, all-client selection: stopped after {every['wall']:.0f} s, last progress: "
@@ -296,9 +303,10 @@ def main() -> int:
         "so that what grows with the data and what grows with the clients can be told apart. Round times are min / "
         f"median / max over rounds 2 and later of {args.repeats} runs ({args.large_repeats} above {CONTROL_MAX:,} "
         "clients), in seconds; FUCRT's selection, peak memory and wall time are min / median / max over the runs. "
-        "Peak memory is the summed resident memory of the whole process tree (the CLI, Ray's processes and its two "
-        f"workers), sampled every {PeakMemory.INTERVAL:g} s. The evaluator scores every model on the whole training "
-        f"set, so its time and memory grow with the data; its SalUn attack sees at most {MIA_SAMPLES:,} members and "
+        "Peak memory is the summed proportional set size (PSS) of the whole process tree (the CLI, Ray's processes "
+        f"and its workers; a page shared by k processes counts 1/k in each), sampled every {PeakMemory.INTERVAL:g} s. "
+        "The evaluator scores every model on the whole training set, so its time and memory grow with the data; "
+        f"its SalUn attack sees at most {MIA_SAMPLES:,} members and "
         f"non-members (`mia-samples` = {MIA_SAMPLES}, as in the Fashion-MNIST suite): with every test sample, "
         "its SVM fits grow with the square of the data and made most of the wall time at 1,000 clients.",
         "",
@@ -306,7 +314,9 @@ def main() -> int:
         f" {environment.describe()}.",
         f"- Command: `python experiments/bench_scale.py --clients {args.clients} --repeats {args.repeats} "
         f"--large-repeats {args.large_repeats} --large-cap {args.large_cap:g} --selection-cap "
-        f"{args.selection_cap:g}`; per N: `fedunlearn run --run-config \"{overrides(1000)}\"` (with N = 1000 there). "
+        f"{args.selection_cap:g}" + (f" --client-cpus {args.client_cpus:g}" if args.client_cpus != 1.0 else "")
+        + f"`; per N: `fedunlearn run --run-config \"{overrides(1000, client_cpus=args.client_cpus)}\"` "
+        "(with N = 1000 there). "
         f"The variant `fucrt-select-fraction` = {SELECTION_SAMPLE} / N asks a seeded sample of {SELECTION_SAMPLE} "
         f"clients in FUCRT's selection instead of all N. Above {CONTROL_MAX:,} clients the row's run has "
         f"`unlearn-methods='{sampled_fucrt(10 * CONTROL_MAX)},not'` (N = {10 * CONTROL_MAX:,} there) and caches its "

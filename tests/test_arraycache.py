@@ -101,3 +101,45 @@ def test_a_worker_with_a_warm_cache_gets_the_same_arrays_without_scikit_learn_or
                                                         stratify=digits.target)
     for mine, theirs in zip(("arr_0", "arr_1", "arr_2", "arr_3"), (x_train, y_train, x_test, y_test)):
         assert np.array_equal(second[mine], theirs)
+
+
+def test_shared_arrays_are_stored_once_and_mapped_read_only_by_every_later_process(cache):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return np.arange(6, dtype=np.float32).reshape(2, 3), np.asarray(10)
+
+    first = arraycache.shared_arrays("datasets", "k", compute)
+    second = arraycache.shared_arrays("datasets", "k", compute)
+    assert len(calls) == 1 and all(isinstance(a, np.memmap) and not a.flags.writeable for a in first + second)
+    assert np.array_equal(second[0], [[0, 1, 2], [3, 4, 5]]) and int(second[1]) == 10
+    assert sorted(p.name for p in (cache / "datasets").iterdir()) == ["k"]  # no temporary folder left behind
+    (cache / "datasets" / "k" / "a0.npy").write_bytes(b"not an array")  # corrupt: computed again
+    arraycache.shared_arrays("datasets", "k", compute)
+    assert len(calls) == 2
+
+
+def test_without_a_cache_shared_arrays_are_the_computed_ones(monkeypatch):
+    monkeypatch.setenv(arraycache.ENV, "off")
+    (x,) = arraycache.shared_arrays("datasets", "k", lambda: [np.ones(3)])
+    assert not isinstance(x, np.memmap) and x.flags.writeable
+
+
+def test_a_data_set_is_computed_by_the_first_process_and_mapped_by_the_next(cache, tmp_path):
+    """Two fresh processes load the same .npz data set: the second maps the first one's arrays; changing the file
+    makes it computed again."""
+    data = tmp_path / "mine.npz"
+    np.savez(data, x=np.random.default_rng(0).random((40, 1, 4, 4), dtype=np.float32), y=np.arange(40) % 4)
+    script = ("import numpy as np; from fedunlearn.config import validate; "
+              "from fedunlearn.data.datasets import load_dataset; "
+              f"d = load_dataset(validate({{'dataset': 'npz', 'data-path': {str(data)!r}}})); "
+              "print(type(d.x_train).__name__, len(d.y_train), d.num_classes, float(d.x_train.sum()))")
+    env = {**os.environ, arraycache.ENV: str(cache)}
+    run = lambda: subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,  # noqa: E731
+                                 check=True).stdout.split()
+    first, second = run(), run()
+    assert first == second and first[:3] == ["memmap", "32", "4"]
+    assert len(list((cache / "datasets").iterdir())) == 1
+    np.savez(data, x=np.zeros((40, 1, 4, 4), np.float32), y=np.arange(40) % 4)
+    assert run()[3] == "0.0" and len(list((cache / "datasets").iterdir())) == 2  # a new entry for the new file

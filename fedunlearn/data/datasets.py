@@ -116,12 +116,44 @@ def _imbalanced(key: tuple, ratio: float) -> DataSet:
 
 @functools.lru_cache(maxsize=4)
 def _load_cached(key: tuple) -> DataSet:
+    """The data set, its arrays mapped from the machine's array cache: computed by the first process that needs it,
+    shared read-only by the others (a hub data set stays in the hub's own cache)."""
     options = DataOptions(*key)
-    data = DATASETS.get(options.name)(options)
-    if not isinstance(data, DataSet):
-        raise ConfigError(f"dataset = {options.name!r}: its loader returned {type(data).__name__}, not a "
-                          f"fedunlearn.data.datasets.DataSet")
-    return data
+    loader = DATASETS.get(options.name)
+
+    def load() -> tuple[np.ndarray, ...]:
+        data = loader(options)
+        if not isinstance(data, DataSet):
+            raise ConfigError(f"dataset = {options.name!r}: its loader returned {type(data).__name__}, not a "
+                              f"fedunlearn.data.datasets.DataSet")
+        return data.x_train, data.y_train, data.x_test, data.y_test, np.asarray(data.num_classes)
+
+    if options.name in HUB_DATASETS and idx_folder(options.name, options.data_path) is None:
+        arrays = load()
+    else:
+        arrays = arraycache.shared_arrays("datasets", arraycache.key_of(key, _sources(options)), load)
+    x_train, y_train, x_test, y_test, num_classes = arrays
+    return DataSet(options.name, x_train, y_train, x_test, y_test, int(num_classes))
+
+
+def _sources(options: DataOptions) -> tuple:
+    """What a stored data set depends on besides its keys: the files it is read from (name, size, modification
+    time), the package that provides its loader, and the libraries that compute it."""
+    folders = [Path(options.data_path).expanduser()] if options.data_path else []
+    local = idx_folder(options.name, options.data_path) if options.name in HUB_DATASETS else None
+    files = sorted(f for folder in [*folders, *([local] if local else [])]
+                   for f in (folder.rglob("*") if folder.is_dir() else [folder]) if f.is_file())
+    stamps = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    return stamps, DATASETS.describe_origin(options.name), np.__version__, _version("scikit-learn")
+
+
+def _version(package: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "-"
 
 
 @DATASETS.register("digits")

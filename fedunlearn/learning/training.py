@@ -84,7 +84,7 @@ def train(
         return 0.0
     device = torch.device(settings.device)
     generator = torch.Generator().manual_seed(seed)
-    inputs, targets = torch.from_numpy(x), torch.from_numpy(y)
+    inputs, targets = _tensor(x), _tensor(y)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
     total, count = 0.0, 0
@@ -113,6 +113,12 @@ def train(
                 total += loss.item() * len(batch)
                 count += len(batch)
     return total / count if count else 0.0
+
+
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    """A tensor of ``array``, sharing its memory when it is writable; a read-only one (a data set mapped from the
+    array cache) is copied, since torch tensors cannot be read-only."""
+    return torch.from_numpy(np.require(array, requirements="W"))
 
 
 def _mask_gradients(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> None:
@@ -147,7 +153,7 @@ def predict(model: Classifier, x: np.ndarray, batch_size: int = 512,
     probs, feats = [], []
     with _Placed(model, memory_layout(model, x), device) as layout:
         for start in range(0, len(x), batch_size):
-            batch = torch.from_numpy(x[start:start + batch_size]).to(device).contiguous(memory_format=layout)
+            batch = _tensor(x[start:start + batch_size]).to(device).contiguous(memory_format=layout)
             features = model.features(batch)
             probs.append(torch.softmax(model.head(features), dim=1).cpu().numpy())
             feats.append(features.cpu().numpy())

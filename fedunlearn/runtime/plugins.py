@@ -94,6 +94,11 @@ class Registry:
                               f"(built-in, or registered under the entry point group {self.group!r})")
         return self._objects[name]
 
+    def describe_origin(self, name: str) -> str:
+        """The package ``name`` comes from (its version included), as listings show it."""
+        self.get(name)
+        return self._origins[name]
+
     def describe(self) -> list[Entry]:
         """Every registered part, with where it comes from and the first sentence of its docstring."""
         return [Entry(name, self._origins[name], first_sentence(getattr(self._objects[name], "__doc__", None)))
