@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import signal
 import statistics
@@ -72,7 +73,7 @@ def spread(values: list[float], digits: int = 3) -> str:
 
 
 def measure(n: int, out: Path, samples: int | None = None, cap: float | None = None, methods: str | None = None,
-            cache: str = "", client_cpus: float = 1.0) -> dict:
+            cache: str = "", client_cpus: float = 1.0, env: dict | None = None) -> dict:
     """One run with N clients. With ``cap`` (seconds), a run still going then is stopped as a user would stop it
     (SIGINT: the run ends cleanly, its checkpoints kept) and reported as unfinished, with the last progress line
     it printed: where it was."""
@@ -84,7 +85,8 @@ def measure(n: int, out: Path, samples: int | None = None, cap: float | None = N
     start = time.perf_counter()
     lines: list[tuple[float, str]] = []  # (seconds since start, line) as the run printed them
     with PeakMemory() as memory, log.open("w") as sink:
-        proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True,
                                 errors="replace")
 
         def read() -> None:
@@ -123,7 +125,8 @@ def measure(n: int, out: Path, samples: int | None = None, cap: float | None = N
         return entry["cost"]["seconds"] - sum(h.get("round-seconds", 0.0) for h in entry["history"])
 
     fucrt = "fucrt" if "fucrt" in models else sampled_fucrt(n)  # the rounds after the selection are the same
-    return {"clients": n, "wall": wall, "peak_gib": memory.peak / 2**30, "original": rounds("original"),
+    return {"clients": n, "wall": wall, "peak_gib": memory.peak / 2**30, "peak_rss_gib": memory.peak_rss / 2**30,
+            "original": rounds("original"),
             "fucrt": rounds(fucrt), "not": rounds("not"), "selection": selection("fucrt"),
             "sampled_selection": selection(sampled_fucrt(n)),
             "client_rounds": models["original"]["cost"]["client_rounds"],
@@ -251,12 +254,16 @@ def main() -> int:
     parser.add_argument("--large-cap", type=float, default=900.0,
                         help=f"seconds after which a run with more than {CONTROL_MAX} clients is stopped (Ctrl-C) and "
                              "reported as unfinished")
+    parser.add_argument("--memory", type=int, metavar="N",
+                        help="only the memory section: N clients with 2 and 8 workers, data copied or shared")
     parser.add_argument("--client-cpus", type=float, default=1.0,
                         help="CPUs Ray reserves per client: 0.25 runs four workers per core (eight on two cores)")
     parser.add_argument("--selection-cap", type=float, default=900.0,
                         help=f"seconds after which the all-client FUCRT selection above {CONTROL_MAX} clients is "
                              "stopped")
     args = parser.parse_args()
+    if args.memory:
+        return memory(args.memory)
     counts = [int(c) for c in args.clients.split(",")]
     rows = []
     control = max(c for c in counts if c <= CONTROL_MAX)
@@ -331,8 +338,62 @@ def main() -> int:
         *reading(rows),
         *unfinished_lines([r.get("all_clients", r) for r in rows]),
     ]
-    (ROOT / "experiments" / "results" / "scale.md").write_text("\n".join(lines), encoding="utf-8")
+    page = ROOT / "experiments" / "results" / "scale.md"
+    page.write_text("\n".join([*lines, *memory_sections(page)]), encoding="utf-8")
     print("wrote experiments/results/scale.md")
+    return 0
+
+
+MEMORY_TITLE = "## Memory: workers and a shared data set"
+WORKERS = ((2, 1.0), (8, 0.25))  # (Ray workers on this 2-core machine, client-cpus)
+DATA = (("a copy in every worker (FEDUNLEARN_MAP_DATASETS=off)", "off"), ("mapped from the array cache", ""))
+
+
+def memory_sections(page: Path) -> list[str]:
+    """The page's memory section as it stands (``--memory`` writes it; the main run keeps it)."""
+    if not page.is_file():
+        return []
+    text = page.read_text(encoding="utf-8").split("\n")
+    start = next((i for i, line in enumerate(text) if line == MEMORY_TITLE), None)
+    return ["", *text[start:]] if start is not None else []
+
+
+def memory(n: int) -> int:
+    """``--memory N``: N clients (NoT only) with 2 and 8 Ray workers, the data set copied into every worker or
+    mapped from the array cache; writes the memory section of scale.md, keeping the rest of the page."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for workers, cpus in WORKERS:
+            for label, mapping in DATA:
+                env = {"FEDUNLEARN_CACHE_DIR": str(Path(tmp) / "arrays"), "FEDUNLEARN_MAP_DATASETS": mapping}
+                r = measure(n, Path(tmp) / f"mem-{workers}-{mapping}", methods="not", client_cpus=cpus, env=env)
+                rows.append((workers, cpus, label, r))
+                print(f"N={n}, {workers} workers, {label}: PSS {r['peak_gib']:.2f} GiB, RSS {r['peak_rss_gib']:.2f} "
+                      f"GiB, wall {r['wall']:.0f} s", flush=True)
+    page = ROOT / "experiments" / "results" / "scale.md"
+    text = page.read_text(encoding="utf-8").split("\n") if page.is_file() else []
+    start = next((i for i, line in enumerate(text) if line == MEMORY_TITLE), len(text))
+    section = [
+        MEMORY_TITLE, "",
+        f"Written by `python experiments/bench_scale.py --memory {n}`: {n:,} clients, "
+        f"`fedunlearn run --run-config \"{overrides(n, methods='not')}\"` with `client-cpus` 1 (2 Ray workers on "
+        "this machine's 2 cores) and 0.25 (8 workers), the data set either loaded into every worker "
+        "(`FEDUNLEARN_MAP_DATASETS=off`: each process holds its own copy, as before data sets were mapped) or mapped "
+        "read-only from the array cache by all of them; the split and partitions come from the array cache in both. "
+        "Peak memory of the whole process tree, one run each: PSS counts a page shared by k processes 1/k in each "
+        "(what the processes take together); RSS counts it in every process that touched it.",
+        "",
+        f"- Machine: {platform.platform()}, {psutil.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB;"
+        f" {environment.describe()}.",
+        "",
+        "| workers (client-cpus) | data set | peak PSS (GiB) | peak RSS (GiB) | wall (s) |",
+        "|---|---|---|---|---|",
+        *(f"| {w} ({c:g}) | {label} | {r['peak_gib']:.2f} | {r['peak_rss_gib']:.2f} | {r['wall']:.0f} |"
+          for w, c, label, r in rows),
+        "",
+    ]
+    page.write_text("\n".join([*text[:start], *section]).rstrip("\n") + "\n", encoding="utf-8")
+    print(f"wrote the memory section of {page}")
     return 0
 
 

@@ -106,10 +106,11 @@ def test_the_original_key_leaves_the_request_out_but_not_the_kept_client(tmp_pat
     base = cfg.validate({"unlearn-methods": "finetune"})
     key = original_key(base, None)
     for same in ({"forget-class": 5}, {"then-forget-classes": "7"}, {"forget-class": -1, "forget-client": 2},
-                 {"forget-class": -1, "forget-samples": 0.3}, {"unlearn-methods": "fucrt"}, {"name": "x"}):
+                 {"forget-class": -1, "forget-samples": 0.3}, {"unlearn-methods": "fucrt"}, {"name": "x"},
+                 {"forget-class": -1, "forget-backdoor": True}):
         assert original_key({**base, **same}, None) == key, same
     for change in ({"seed": 1}, {"partitioner": "iid"}, {"backdoor-client": 1}, {"num-server-rounds": 3},
-                   {"class-imbalance": 10.0}, {"model": "mlp"}):
+                   {"class-imbalance": 10.0}, {"model": "mlp"}, {"amp": True}):
         assert original_key({**base, **change}, None) != key, change
     assert original_key(base, 2) != key  # a phase that keeps client 2's model serves gradient ascent on client 2
     folder = tmp_path / "idx"

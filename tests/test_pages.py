@@ -27,6 +27,7 @@ REBUILT = {
                                        ["fashion-mnist-learning-rate.json", "plots/fashion-mnist-learning-rate"]),
     "fashion-mnist-sweep.md": (BENCH.format("fashion-mnist-sweep"),
                                ["fashion-mnist-sweep.json", "plots/fashion-mnist-sweep"]),
+    "amp.md": (BENCH.format("amp"), ["amp.json", "plots/amp"]),
     "claims.md": ("experiments/claims.py", []),
     "fucrt.md": ("experiments/fucrt.py report", []),
     "negation.md": ("experiments/negation.py report", []),

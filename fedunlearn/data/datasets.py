@@ -114,6 +114,9 @@ def _imbalanced(key: tuple, ratio: float) -> DataSet:
     return DataSet(data.name, data.x_train[kept], data.y_train[kept], data.x_test, data.y_test, data.num_classes)
 
 
+MAP_ENV = "FEDUNLEARN_MAP_DATASETS"  # "off": every process loads and holds its own copy of the data set
+
+
 @functools.lru_cache(maxsize=4)
 def _load_cached(key: tuple) -> DataSet:
     """The data set, its arrays mapped from the machine's array cache: computed by the first process that needs it,
@@ -128,7 +131,8 @@ def _load_cached(key: tuple) -> DataSet:
                               f"fedunlearn.data.datasets.DataSet")
         return data.x_train, data.y_train, data.x_test, data.y_test, np.asarray(data.num_classes)
 
-    if options.name in HUB_DATASETS and idx_folder(options.name, options.data_path) is None:
+    if (options.name in HUB_DATASETS and idx_folder(options.name, options.data_path) is None
+            or os.environ.get(MAP_ENV, "").lower() == "off"):
         arrays = load()
     else:
         arrays = arraycache.shared_arrays("datasets", arraycache.key_of(key, _sources(options)), load)

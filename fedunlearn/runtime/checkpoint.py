@@ -138,7 +138,7 @@ NOT_IN_REFERENCE = ("name", "out-dir", "seeds", "cache-dir", "unlearn-methods", 
                     "mia-samples")
 # ... nor the original model, which is trained before any request: the request's keys too.
 REQUEST_KEYS = ("forget-class", "then-forget-classes", "forget-client", "forget-samples", "forget-samples-client",
-                "forget-samples-path")
+                "forget-samples-path", "forget-backdoor")
 
 
 def _file_digest(path: str) -> str:
