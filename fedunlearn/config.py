@@ -338,44 +338,6 @@ def _check_request(values: Mapping[str, Any], config: Mapping[str, Any]) -> None
                               f"({config['forget-class']}); each request forgets another class")
 
 
-def validate_against_data(config: Mapping[str, Any], num_classes: int, num_train: int) -> None:
-    """Checks that need the data set's size: the forgotten class and the number of clients."""
-    for key in ("forget-client", "forget-samples-client"):
-        if config[key] >= config["num-clients"]:
-            raise ConfigError(f"{key} = {config[key]}: must be a client id (0..{config['num-clients'] - 1})")
-    if request_kind(config) in ("class", "sequential") and not 0 <= config["forget-class"] < num_classes:
-        raise ConfigError(
-            f"forget-class = {config['forget-class']}: must be a class label of dataset "
-            f"{config['dataset']!r} (0..{num_classes - 1})"
-        )
-    sequence = class_sequence(config)
-    if request_kind(config) == "sequential":
-        if any(c >= num_classes for c in sequence):
-            raise ConfigError(f"then-forget-classes = {config['then-forget-classes']!r}: must be class labels of dataset "
-                              f"{config['dataset']!r} (0..{num_classes - 1})")
-        if len(sequence) >= num_classes:
-            raise ConfigError(f"then-forget-classes = {config['then-forget-classes']!r}: with forget-class that forgets "
-                              f"{len(sequence)} of {num_classes} classes; at least one class must remain")
-    if config["min-clients"] > config["num-clients"]:
-        raise ConfigError(f"min-clients = {config['min-clients']}: must be at most num-clients ({config['num-clients']})")
-    if config["num-clients"] > num_train:
-        raise ConfigError(
-            f"num-clients = {config['num-clients']}: must be at most the number of training samples ({num_train})"
-        )
-    if config["backdoor-client"] >= config["num-clients"]:
-        raise ConfigError(
-            f"backdoor-client = {config['backdoor-client']}: must be -1 or a client id (0..{config['num-clients'] - 1})"
-        )
-    if config["backdoor-client"] >= 0 and not 0 <= config["backdoor-target"] < num_classes:
-        raise ConfigError(
-            f"backdoor-target = {config['backdoor-target']}: must be a class label (0..{num_classes - 1})"
-        )
-    if config["partitioner"] == "pathological" and config["classes-per-client"] > num_classes:
-        raise ConfigError(
-            f"classes-per-client = {config['classes-per-client']}: must be at most the number of classes ({num_classes})"
-        )
-
-
 def seed_list(config: Mapping[str, Any]) -> list[int]:
     """The seeds to run: those of ``seeds`` in order, else ``[seed]``."""
     items = [int(i) for i in config["seeds"].split(",") if i.strip()]

@@ -33,7 +33,7 @@ def check_experiment(values: Mapping[str, Any]) -> dict[str, Any]:
     DATASETS.get(config["dataset"])  # an unknown data set or model: one line listing the registered ones
     MODELS.get(config["model"])
     num_classes, num_train = describe(config)
-    cfg.validate_against_data(config, num_classes, num_train)
+    _check_against_data(config, num_classes, num_train)
     data = load_dataset(config)
     shape = data.input_shape
     _check_model_fits(config["model"], shape, config["dataset"])
@@ -44,6 +44,44 @@ def check_experiment(values: Mapping[str, Any]) -> dict[str, Any]:
     for _, base, overrides in cfg.method_variants(config):
         methods.get(base).check({**config, **overrides}, shape, num_classes)
     return config
+
+
+def _check_against_data(config: Mapping[str, Any], num_classes: int, num_train: int) -> None:
+    """Checks that need the data set's size: the forgotten class and the number of clients."""
+    for key in ("forget-client", "forget-samples-client"):
+        if config[key] >= config["num-clients"]:
+            raise cfg.ConfigError(f"{key} = {config[key]}: must be a client id (0..{config['num-clients'] - 1})")
+    if cfg.request_kind(config) in ("class", "sequential") and not 0 <= config["forget-class"] < num_classes:
+        raise cfg.ConfigError(
+            f"forget-class = {config['forget-class']}: must be a class label of dataset "
+            f"{config['dataset']!r} (0..{num_classes - 1})"
+        )
+    sequence = cfg.class_sequence(config)
+    if cfg.request_kind(config) == "sequential":
+        if any(c >= num_classes for c in sequence):
+            raise cfg.ConfigError(f"then-forget-classes = {config['then-forget-classes']!r}: must be class labels of dataset "
+                              f"{config['dataset']!r} (0..{num_classes - 1})")
+        if len(sequence) >= num_classes:
+            raise cfg.ConfigError(f"then-forget-classes = {config['then-forget-classes']!r}: with forget-class that forgets "
+                              f"{len(sequence)} of {num_classes} classes; at least one class must remain")
+    if config["min-clients"] > config["num-clients"]:
+        raise cfg.ConfigError(f"min-clients = {config['min-clients']}: must be at most num-clients ({config['num-clients']})")
+    if config["num-clients"] > num_train:
+        raise cfg.ConfigError(
+            f"num-clients = {config['num-clients']}: must be at most the number of training samples ({num_train})"
+        )
+    if config["backdoor-client"] >= config["num-clients"]:
+        raise cfg.ConfigError(
+            f"backdoor-client = {config['backdoor-client']}: must be -1 or a client id (0..{config['num-clients'] - 1})"
+        )
+    if config["backdoor-client"] >= 0 and not 0 <= config["backdoor-target"] < num_classes:
+        raise cfg.ConfigError(
+            f"backdoor-target = {config['backdoor-target']}: must be a class label (0..{num_classes - 1})"
+        )
+    if config["partitioner"] == "pathological" and config["classes-per-client"] > num_classes:
+        raise cfg.ConfigError(
+            f"classes-per-client = {config['classes-per-client']}: must be at most the number of classes ({num_classes})"
+        )
 
 
 def _check_model_fits(model: str, shape: tuple[int, ...], dataset: str) -> None:
