@@ -135,7 +135,7 @@ def main() -> int:
         "Written by `experiments/bench_evaluator.py`. It scores a model trained centrally on all data "
         f"({args.train_epochs} epoch(s) of the experiment's SGD settings) against one trained on the retained "
         "data, with every metric: accuracies, SalUn's MIA-efficacy (five SVMs), the joint attack (`mia_auc`, "
-        "`mia_joint_members`), `mia_nn`, `backdoor_asr`, KL and CKA to the reference, and the representation map. "
+        "`mia_joint_members`), `neighbour_mia`, `backdoor_asr`, KL and CKA to the reference, and the representation map. "
         "The reference's outputs are computed once per seed and are not counted.",
         "",
         f"- Command: `{command}`",

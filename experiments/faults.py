@@ -32,7 +32,7 @@ RESULTS = ROOT / "experiments" / "results"
 SEEDS = "0,1,2"
 COMMON = f"seeds='{SEEDS}' cache-dir=''"
 RUNS = {"clean": f"{COMMON} fault-rate=0.0", "faulty": f"{COMMON} fault-rate=0.2"}
-HELD = ("forget_acc", "retain_acc", "test_acc", "test_forget_acc", "test_retain_acc", "mia_auc", "mia_nn",
+HELD = ("forget_acc", "retain_acc", "test_acc", "test_forget_acc", "test_retain_acc", "mia_auc", "neighbour_mia",
         "kl_to_reference.kl_forget", "kl_to_reference.kl_test", "cka_to_reference.cka_forget",
         "cka_to_reference.cka_test")
 SHARES = ("mia_efficacy", "mia_joint_members")
@@ -87,7 +87,7 @@ def write_page() -> None:
          f"{walls['clean']:.0f} s, faulty {walls['faulty']:.0f} s: **{ratio:.2f}x** (target at most 3x)."
          if ratio else "Wall time: not measured (`python experiments/faults.py run` measures it)."),
         "",
-        f"Largest difference of a mean over the metrics held to {TOLERANCE} (accuracies, `mia_auc`, `mia_nn`, KL and "
+        f"Largest difference of a mean over the metrics held to {TOLERANCE} (accuracies, `mia_auc`, `neighbour_mia`, KL and "
         "CKA to the reference): " + ", ".join(f"**{m}** {w:.3f} ({k if w else 'every one equal'})"
                                                for m, (w, k) in worst.items()) + ".",
         "",

@@ -61,7 +61,7 @@ def run(part: str) -> None:
 
 COLUMNS = [("forget_acc", "metrics.forget_acc"), ("test_forget_acc", "metrics.test_forget_acc"),
            ("test_retain_acc", "metrics.test_retain_acc"), ("gap test_retain", "gap.test_retain_acc"),
-           ("mia_nn", "metrics.mia_nn"), ("avg_gap", "avg_gap"), ("speedup", "speedup.client_rounds")]
+           ("neighbour_mia", "metrics.neighbour_mia"), ("avg_gap", "avg_gap"), ("speedup", "speedup.client_rounds")]
 
 
 def landed(report: dict, name: str) -> str:

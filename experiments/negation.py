@@ -33,7 +33,7 @@ SCENARIOS = {
                "forget-samples=0.3 forget-samples-client=1 forget-class=-1",
                ["finetune", *PERTURBATIONS, "gradient-ascent"]),
     "class": ("Class deletion: class 3, Dirichlet 0.5", "forget-class=3",
-              ["finetune", *PERTURBATIONS, "trw"]),
+              ["finetune", *PERTURBATIONS, "head-tilt"]),
 }
 COLUMNS = [("forget_acc", "metrics.forget_acc"), ("retain_acc", "metrics.retain_acc"), ("test_acc", "metrics.test_acc"),
            ("mia_efficacy", "metrics.mia_efficacy"), ("backdoor_asr", "metrics.backdoor_asr"), ("avg_gap", "avg_gap"),

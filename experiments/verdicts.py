@@ -67,7 +67,7 @@ def paired_less(reports: Mapping[str, Any], scenario: str, a: str, b: str, key: 
 
 
 def per_seed_values(cells_root: Path, suite: str, scenario: str) -> dict[str, dict[str, dict[str, float]]]:
-    """{model: {seed: {"avg_gap": ..., "abs_mia_nn_gap": ..., ...}}} from the stored cells."""
+    """{model: {seed: {"avg_gap": ..., "abs_neighbour_mia_gap": ..., ...}}} from the stored cells."""
     values: dict[str, dict[str, dict[str, float]]] = {}
     for cell in sorted((cells_root / suite / scenario).glob("seed-*.json")):
         stored = json.loads(cell.read_text(encoding="utf-8"))
@@ -76,7 +76,7 @@ def per_seed_values(cells_root: Path, suite: str, scenario: str) -> dict[str, di
             gap = entry["gap"]
             values.setdefault(name, {})[seed] = {
                 "avg_gap": entry["avg_gap"],
-                "abs_mia_nn_gap": None if gap.get("mia_nn") is None else abs(gap["mia_nn"]),
+                "abs_neighbour_mia_gap": None if gap.get("neighbour_mia") is None else abs(gap["neighbour_mia"]),
                 "seconds": entry["cost"]["seconds"],
                 "test_acc": entry["metrics"].get("test_acc"),
                 # Avg Gap without its MIA term, for models whose outputs carry no membership signal

@@ -173,21 +173,28 @@ SCHEMA: dict[str, Key] = {
     "not-layers": Key(str, "first", "layers NoT negates: 'first', 'last', 'all' or comma-separated parameter names"),
     "not-negate-bias": Key(bool, True, "whether NoT negates the chosen layers' biases too"),
     # Projected gradient ascent (docs/methods/gradient-ascent.md).
-    "ga-radius": Key(float, 0.1, "L2 ball radius, as a share of the distance from the reference to a random model",
-                     _positive),
-    "ga-stop-acc": Key(float, 0.4, "the target stops ascending once its accuracy on the forgotten data is below",
-                       lambda v: None if 0 <= v <= 1 else "a number in [0, 1]"),
+    # The authors' notebook's settings (IBM/federated-unlearning).
+    "ga-radius": Key(float, 1 / 3, "the ball's squared radius as a share of the mean squared distance from the "
+                                   "reference to random models", _positive),
+    # The notebook stops at a squared distance of 2.2 from the target, where its reference started 0.45 away.
+    "ga-stop-ratio": Key(float, 2.2 / 0.45, "the ascent stops once its squared L2 distance to the target's last "
+                                            "local model exceeds this many times the reference's", _positive),
+    "ga-learning-rate": Key(float, 0.01, "SGD learning rate of the ascent (momentum 0.9)", _positive),
+    "ga-epochs": Key(int, 5, "most epochs the ascent runs over the forgotten data", _at_least(1)),
     # FedEraser (docs/methods/federaser.md).
     "federaser-interval": Key(int, 2, "record every client's update every this many training rounds", _at_least(1)),
     "federaser-calibration": Key(float, 0.5, "calibration training as a share of local-epochs", _fraction_open_closed),
     "federaser-max-mb": Key(float, 1024.0, "largest disk space the recorded updates may take (MiB)", _positive),
-    # TRW.
-    "trw-beta": Key(float, 10.0, "tilt toward classes similar to the forgotten one (TRW)", _at_least(0.0)),
+    # Head tilt (docs/methods/head-tilt.md).
+    "tilt-beta": Key(float, 10.0, "head tilt's pull toward classes whose head rows resemble the forgotten one's",
+                     _at_least(0.0)),
     # LRA-NPP (docs/methods/lra-npp.md).
     "lra-npp-samples": Key(int, 36, "test images of the forgotten class LRA-NPP analyses", _at_least(1)),
-    "lra-npp-top-k": Key(int, 50, "most relevant neurons kept per image", _at_least(1)),
-    "lra-npp-neurons": Key(int, 80, "most frequent neurons cut off the forgotten class (at most the representation "
-                                    "width)", _at_least(1)),
+    # The authors' MNIST counts (k = 50, N = 80) on their 512-wide layer, as shares of the representation's width.
+    "lra-npp-top-k-share": Key(float, 50 / 512, "most relevant neurons kept per image, as a share of the "
+                                                "representation's width", _fraction_open_closed),
+    "lra-npp-neurons-share": Key(float, 80 / 512, "most frequent neurons cut off the forgotten class, as a share of "
+                                                  "the representation's width", _fraction_open_closed),
     # L2UL (docs/methods/l2ul.md).
     "l2ul-eps": Key(float, 4.0, "L2 radius of L2UL's adversarial examples (images in [0, 1])", _positive),
     "l2ul-adv-per-sample": Key(int, 20, "adversarial examples per forgotten sample", _at_least(1)),
@@ -202,9 +209,12 @@ SCHEMA: dict[str, Key] = {
     "wfnet-forget-weight": Key(float, 1.0, "weight of WF-Net's 1/CE term on the filtered class", _at_least(0.0)),
     "wfnet-sparsity": Key(float, 0.1, "weight of WF-Net's mean(1 - alpha) term", _at_least(0.0)),
     "wfnet-rows-per-batch": Key(int, 2, "filter rows (classes) each batch trains (label expansion)", _at_least(1)),
+    "wfnet-filter-head": Key(bool, True, "whether the classifier head is filtered too (its row c can scale class "
+                                         "c's logits down: an output mask); false filters only the inner layers"),
     # GENIU (docs/methods/geniu.md).
-    "geniu-rounds": Key(int, 2, "rounds of GENIU's one-off generator training", _at_least(1)),
-    "geniu-generator-steps": Key(int, 200, "Adam steps of a client's generator training per round", _at_least(1)),
+    "geniu-generator-steps": Key(int, 50, "Adam steps of a client's generator training in each training round",
+                                 _at_least(1)),
+    "geniu-proxies": Key(int, 8, "proxies of each class in GENIU's one tuning batch", _at_least(1)),
     "geniu-tuning-steps": Key(int, 10, "steps of GENIU's in-batch tuning on the proxies (server side)", _at_least(1)),
     "geniu-learning-rate": Key(float, 0.01, "SGD learning rate of GENIU's in-batch tuning", _positive),
     # SalUn (docs/methods/salun.md).
@@ -346,8 +356,22 @@ def seed_list(config: Mapping[str, Any]) -> list[int]:
 
 # What a method variant may change: its own budget, local training and method keys, nothing that the
 # original model or the reference depends on.
-METHOD_KEY_PREFIXES = ["fucrt-", "not-", "trw-", "ga-", "federaser-", "salun-", "lra-npp-", "l2ul-", "wfnet-",
+METHOD_KEY_PREFIXES = ["fucrt-", "not-", "tilt-", "ga-", "federaser-", "salun-", "lra-npp-", "l2ul-", "wfnet-",
                        "geniu-"]  # a method's own keys (plugins add theirs)
+# The methods that read each prefix's keys (a plugin's keys are read by the plugin alone).
+METHOD_KEY_READERS = {"fucrt-": ("fucrt",), "not-": ("not", "not-all", "not-last", "noise", "reinit"),
+                      "tilt-": ("head-tilt",), "ga-": ("gradient-ascent",), "federaser-": ("federaser",),
+                      "salun-": ("salun",), "lra-npp-": ("lra-npp",), "l2ul-": ("l2ul",), "wfnet-": ("wf-net",),
+                      "geniu-": ("geniu",)}
+
+
+def unread_method_keys(keys, methods) -> set[str]:
+    """Those of ``keys`` that are method keys no method of ``methods`` (base names) reads: they cannot change
+    what an experiment running only ``methods`` computes."""
+    def readers(key: str) -> tuple[str, ...] | None:
+        prefix = next((p for p in METHOD_KEY_PREFIXES if key.startswith(p)), None)
+        return None if prefix is None else METHOD_KEY_READERS.get(prefix, (prefix[:-1],))
+    return {k for k in keys if (owners := readers(k)) is not None and not set(owners) & set(methods)}
 SHARED_VARIANT_KEYS = ("unlearn-rounds", "local-epochs", "batch-size", "learning-rate", "momentum", "fraction-train")
 
 

@@ -224,6 +224,11 @@ class AccountedFedAvg(FedAvg):
         self.exclude = exclude
         self.keep_client = keep_client
         self.recorders = recorders
+        companions = sorted({r.action for r in recorders if getattr(r, "action", None)})
+        if companions and action == "default":  # something trains beside the classifier (GENIU's generator)
+            if len(companions) > 1:
+                raise ValueError(f"recorders ask for different client actions: {companions}")
+            self.action = companions[0]
         self.min_clients = min_clients
         self.retries = retries
         self.clock = clock
@@ -312,6 +317,9 @@ class AccountedFedAvg(FedAvg):
         # The latest the server will wait, as known now (a simulated hang lasts no longer; see faults.py).
         config["round-deadline"] = time.time() + deadline_for(self.clock, message_type, len(nodes), self.timeout)
         content = self.train_content(arrays, config)
+        for recorder in self.recorders:
+            for name, record in getattr(recorder, "content", dict)().items():
+                content[name] = record
         self._sampled = len(nodes)
         self.cost.client_rounds += len(nodes)
         self.cost.bytes_down += content_bytes(content) * len(nodes)
@@ -333,6 +341,11 @@ class AccountedFedAvg(FedAvg):
         self.cost.rounds += 1
         for recorder in self.recorders:
             recorder.record(server_round, self.sent, replies)
+            for name in getattr(recorder, "content", dict)():  # what it trained beside the model is its own
+                for m in replies:
+                    for key in (name, f"{name}-metrics"):
+                        if key in m.content:
+                            del m.content[key]
         if total_examples == 0:
             arrays, metrics = None, None  # no client had data to train on: keep the model
         else:

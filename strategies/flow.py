@@ -103,7 +103,7 @@ def run_seed(
     recorders = {}
     for label, method, method_config in variants:
         folder = checkpoints.seed_dir(seed) / f"recorder-{safe_name(label)}" if checkpoints is not None else None
-        if (recorder := method.recorder(method_config, folder)) is not None:
+        if (recorder := method.recorder(method_config, folder, label)) is not None:
             recorders[label] = recorder
     try:
         # Under client and sample requests the target's last local model is kept (gradient ascent needs it).
@@ -228,7 +228,7 @@ def run_experiment(
                 "retain_samples": evaluator.sizes["retain"],
                 "client_samples": [int(len(p)) for p in federation.partitions],
                 "backdoor_samples": int(len(federation.poisoned)),
-                "mia_nn_neighbours": evaluator.neighbours,
+                "neighbour_mia_classes": evaluator.neighbours,
             }
             representation = {"seed": seed, "labels": federation.data.y_test.tolist(),
                               "models": {n: evaluator.representation_map(o) for n, o in outputs.items()}}

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from fedunlearn.algorithms.ascent import distance, others_average, project_to_ball
+from fedunlearn.algorithms.ascent import ball_radius, distance, others_average, project_to_ball, squared_distance
 
 
 def test_others_average_undoes_the_target_from_a_fedavg_aggregate():
@@ -25,3 +25,12 @@ def test_projection_onto_the_l2_ball_hand_computed():
     far = {"a": torch.tensor([1.0]), "b": torch.tensor([11.0])}
     project_to_ball(far, shifted, radius=2.0)
     assert far["a"].item() == pytest.approx(1.0) and far["b"].item() == pytest.approx(3.0)
+
+
+def test_radius_is_the_notebooks_a_third_of_the_mean_squared_distance_to_random_models():
+    """The notebook: threshold = mean(get_distance(model_ref, FLNet()) for 10 models) / 3 with get_distance the
+    squared L2 norm, and the projection to sqrt(threshold)."""
+    reference = {"w": torch.tensor([0.0, 0.0])}
+    randoms = [{"w": torch.tensor([3.0, 4.0])}, {"w": torch.tensor([0.0, 1.0])}]  # squared: 25 and 1, mean 13
+    assert squared_distance(reference, randoms[0], ["w"]) == pytest.approx(25.0)
+    assert ball_radius(reference, randoms, ["w"], share=1 / 3) == pytest.approx((13 / 3) ** 0.5)

@@ -141,8 +141,8 @@ def test_method_variants_parse_and_are_checked():
 
 @pytest.mark.parametrize("method, deletion, supported", [
     ("fucrt", {"forget-client": 1, "forget-class": -1}, "class, sequential"),
-    ("trw", {"forget-samples": 0.2, "forget-class": -1}, "class"),
-    ("trw", {"forget-class": 3, "then-forget-classes": "5"}, "class"),
+    ("head-tilt", {"forget-samples": 0.2, "forget-class": -1}, "class"),
+    ("head-tilt", {"forget-class": 3, "then-forget-classes": "5"}, "class"),
     ("gradient-ascent", {"forget-class": 3, "then-forget-classes": "5"}, "client, sample"),
     ("federaser", {"forget-class": 3}, "client"),
     ("gradient-ascent", {"forget-class": 3}, "client, sample"),
@@ -156,7 +156,7 @@ def test_every_method_is_registered_with_its_request_kinds():
     from fedunlearn.strategies.methods import available
 
     kinds = available()
-    assert kinds["trw"] == frozenset({"class"}) and kinds["federaser"] == frozenset({"client"})
+    assert kinds["head-tilt"] == frozenset({"class"}) and kinds["federaser"] == frozenset({"client"})
     assert kinds["fucrt"] == frozenset({"class", "sequential"})
     for name in ("finetune", "not", "not-all", "not-last", "noise", "reinit", "retrain"):
         assert kinds[name] == {"class", "client", "sample", "sequential"}

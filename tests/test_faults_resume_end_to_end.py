@@ -167,7 +167,7 @@ def _session(process):
 @pytest.mark.timeout(400)
 def test_a_second_experiment_reuses_the_cached_original_and_reference_and_says_so(tmp_path, capsys, uninterrupted):
     cache = uninterrupted / "cache"
-    other = SMALL.replace("unlearn-methods='finetune' unlearn-rounds=2", "unlearn-methods='trw' unlearn-rounds=1")
+    other = SMALL.replace("unlearn-methods='finetune' unlearn-rounds=2", "unlearn-methods='head-tilt' unlearn-rounds=1")
     capsys.readouterr()
     assert main(["run", "--run-config", f"{other} cache-dir='{cache}'", "--out", str(tmp_path / "b")]) == 0
     err = capsys.readouterr().err

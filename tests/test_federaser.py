@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from fedunlearn.algorithms.federaser import UpdateStore, recorded_rounds, rescale
+from fedunlearn.algorithms.federaser import UpdateStore, average, calibrated_step, first_round, recorded_rounds
 
 
 def test_recorded_rounds():
@@ -9,12 +9,30 @@ def test_recorded_rounds():
     assert recorded_rounds(5, 1) == [1, 2, 3, 4, 5]
 
 
-def test_rescaling_keeps_the_calibrated_direction_and_the_recorded_length():
-    calibrated = {"a": np.array([3.0, 0.0]), "b": np.array([4.0])}  # length 5
-    recorded = {"a": np.array([0.0, 1.0]), "b": np.array([0.0])}  # length 1
-    out = rescale(calibrated, recorded)
-    assert out["a"] == pytest.approx([0.6, 0.0]) and out["b"] == pytest.approx([0.8])
-    assert rescale({"a": np.zeros(2)}, {"a": np.ones(2)})["a"] == pytest.approx([0.0, 0.0])
+def test_calibration_is_per_layer_on_the_averaged_updates():
+    """The authors' unlearning_step_once, computed here from its formula: per state-dict entry l,
+    new[l] = global[l] + ||mean old[l]|| * mean cal[l] / ||mean cal[l]||."""
+    glob = {"w": np.array([1.0, 1.0], np.float32), "b": np.array([0.5], np.float32), "n": np.array(7)}
+    old = [{"w": np.array([0.0, 2.0]), "b": np.array([1.0])}, {"w": np.array([0.0, 0.0]), "b": np.array([3.0])}]
+    cal = [{"w": np.array([3.0, 0.0]), "b": np.array([-1.0])}, {"w": np.array([3.0, 8.0]), "b": np.array([-1.0])}]
+    recorded, calibrated = average(old, [1, 1]), average(cal, [1, 1])
+    assert recorded["w"] == pytest.approx([0.0, 1.0]) and calibrated["w"] == pytest.approx([3.0, 4.0])
+    out = calibrated_step(glob, recorded, calibrated)
+    # w: length 1 along (3, 4)/5; b: length 2 along -1; the integer counter is kept
+    assert out["w"] == pytest.approx([1.6, 1.8]) and out["b"] == pytest.approx([-1.5]) and out["n"] == 7
+    assert out["w"].dtype == np.float32
+    # one length for the whole model would give w and b a share of sqrt(1 + 4) instead: the per-layer rule differs
+    assert calibrated_step(glob, recorded, {"w": np.zeros(2), "b": np.array([2.0])})["w"] == pytest.approx([1.0, 1.0])
+
+
+def test_weighted_average_and_the_exact_first_round():
+    updates = [{"w": np.array([1.0, 0.0])}, {"w": np.array([0.0, 4.0])}]
+    assert average(updates, [3, 1])["w"] == pytest.approx([0.75, 1.0])
+    initial = {"w": np.array([1.0, 1.0], np.float32), "n": np.array(0)}
+    out = first_round(initial, average(updates, [1, 1]))
+    assert out["w"] == pytest.approx([1.5, 3.0]) and out["n"] == 0
+    with pytest.raises(ValueError):
+        average([], [])
 
 
 def test_store_round_trips_counts_bytes_and_respects_its_bound(tmp_path):

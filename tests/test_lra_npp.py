@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from fedunlearn.algorithms.lra_npp import feature_layer, frequent_neurons, head_relevance, perturb
+from fedunlearn.algorithms.lra_npp import counts_for_width, feature_layer, frequent_neurons, head_relevance, perturb
 from fedunlearn.learning.models import build_model
 
 
@@ -46,3 +46,25 @@ def test_every_model_names_the_layer_that_produces_its_representation():
     assert feature_layer(build_model("cnn2", (1, 28, 28), 10)) == "body.7"  # Linear(3136, 128)
     assert feature_layer(build_model("lenet5", (1, 28, 28), 10)) == "body.9"  # Linear(120, 84)
     assert feature_layer(build_model("resnet18", (3, 32, 32), 10)) is None
+
+
+def test_ranking_matches_lrp_epsilon_at_the_head_as_published():
+    """LRP-epsilon (Bach et al.; the authors' ``lrp`` package, rule "epsilon", eps = 0.1) through the head, the
+    relevance started at the predicted logit: R_j = a_j W[c, j] / (z_c + eps sign z_c) * z_c. Computed here
+    from that formula; the ranking must be the one head_relevance gives."""
+    rng = np.random.default_rng(3)
+    features = np.abs(rng.normal(size=(6, 8)))  # ReLU activations
+    head, bias = rng.normal(size=(4, 8)), rng.normal(size=4)
+    logits = features @ head.T + bias
+    predicted = logits.argmax(1)
+    z = logits[np.arange(6), predicted]
+    lrp = features * head[predicted] / (z + 0.1 * np.sign(z))[:, None] * z[:, None]
+    ours = head_relevance(features, head, predicted)
+    assert [np.argsort(-r, kind="stable").tolist() for r in ours] == [np.argsort(-r, kind="stable").tolist() for r in lrp]
+
+
+def test_counts_follow_the_width_as_the_authors_settings_imply():
+    assert counts_for_width(512, 50 / 512, 80 / 512) == (50, 80)  # the authors' MNIST CNN
+    assert counts_for_width(128, 50 / 512, 80 / 512) == (12, 20)  # cnn2's 128: 12.5 rounds to even, 20
+    assert counts_for_width(2048, 200 / 2048, 400 / 2048) == (200, 400)  # their ResNet-50 setting
+    assert counts_for_width(4, 0.01, 0.01) == (1, 1)

@@ -14,7 +14,7 @@ def _metrics(forget_acc=0.0, mia=0.5, mia_auc=0.5):
             "test_retain_acc": 1.0, "per_class_acc": [1.0, forget_acc, 1.0], "mia_efficacy": mia,
             "mia_efficacy_by_feature": dict.fromkeys(("correctness", "confidence", "entropy", "m_entropy", "prob"), mia),
             "mia_joint_members": 1 - mia, "mia_auc": mia_auc,
-            "mia_nn": 0.5, "backdoor_asr": None, "kl_to_reference": {"kl_forget": 0.0, "kl_test": 0.0},
+            "neighbour_mia": 0.5, "backdoor_asr": None, "kl_to_reference": {"kl_forget": 0.0, "kl_test": 0.0},
             "cka_to_reference": {"cka_forget": 1.0, "cka_test": 1.0}}
 
 

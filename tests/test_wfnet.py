@@ -28,6 +28,8 @@ class Tiny(nn.Module):
 def test_filter_rows_scale_each_output_channel():
     model = Tiny()
     assert filter_shapes(model) == {"fc.weight": 3, "fc.bias": 3, "head.weight": 2, "head.bias": 2}
+    assert filter_shapes(model, head=False) == {"fc.weight": 3, "fc.bias": 3}  # the head-unfiltered variant
+    assert set(apply_filter(model.state_dict(), initial_filters(model, 2, head=False), 1)) == set(model.state_dict())
     filters = initial_filters(model, num_classes=2)
     assert filters["fc.weight"].shape == (2, 3) and filters["fc.weight"].min() == 1.0
     filters["fc.weight"][1] = [0.0, 0.5, 1.0]  # class 1's row: channel 0 off, channel 1 halved

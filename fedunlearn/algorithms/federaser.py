@@ -1,9 +1,16 @@
 """FedEraser (Liu et al., IWQoS 2021): the update store and the calibration rule.
 
 During training the server records every client's update every ``interval`` rounds, on disk (one
-``.npz`` per client and round, no pickle). Unlearning replays those rounds without the deleted client:
-the remaining clients train briefly from the new global model (calibration), and each calibrated update
-keeps its own direction but takes the recorded update's length: U = ||U_old|| * U_cal / ||U_cal||.
+``.npz`` per client and round, no pickle). Unlearning replays those rounds without the deleted client, as
+the authors' code does (IMoonKeyBoard/FedEraser, ``FedEraser.py``: ``unlearning_with_calibration`` and
+``unlearning_step_once``):
+
+- the first recorded round is applied exactly: the initial model plus the remaining clients' averaged
+  recorded update (:func:`first_round`);
+- every later recorded round is a calibration round: the remaining clients train briefly from the new
+  global model, and **per layer** (state-dict entry) the averaged calibrated update keeps its direction and
+  takes the length of the averaged recorded update: ``new[l] = global[l] + ||old[l]|| * cal[l] / ||cal[l]||``
+  (:func:`calibrated_step`).
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -22,15 +29,35 @@ def recorded_rounds(num_rounds: int, interval: int) -> list[int]:
     return list(range(1, num_rounds + 1, interval))
 
 
-def _norm(update: Mapping[str, np.ndarray]) -> float:
-    return float(np.sqrt(sum(np.sum(np.square(v, dtype=np.float64)) for v in update.values())))
+def average(updates: Sequence[Mapping[str, np.ndarray]], weights: Sequence[float]) -> dict[str, np.ndarray]:
+    """The ``weights``-weighted mean of ``updates``, tensor by tensor, in float64."""
+    total = float(sum(weights))
+    if not updates or total <= 0:
+        raise ValueError("no update to average")
+    return {k: sum(np.asarray(u[k], np.float64) * (w / total) for u, w in zip(updates, weights)) for k in updates[0]}
 
 
-def rescale(calibrated: Mapping[str, np.ndarray], recorded: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The calibrated update's direction with the recorded update's length (over all tensors together)."""
-    length, own = _norm(recorded), _norm(calibrated)
-    scale = length / own if own > 0 else 0.0
-    return {k: (v * scale).astype(v.dtype) for k, v in calibrated.items()}
+def first_round(initial: Mapping[str, np.ndarray], recorded: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The unlearned model after the first recorded round: the initial model plus the remaining clients'
+    averaged recorded update, with no calibration (their round-1 models averaged, as the authors' code does)."""
+    return {k: (np.asarray(v, np.float64) + recorded[k]).astype(v.dtype) if k in recorded else np.array(v)
+            for k, v in initial.items()}
+
+
+def calibrated_step(global_state: Mapping[str, np.ndarray], recorded: Mapping[str, np.ndarray],
+                    calibrated: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """FedEraser's calibration, layer by layer: ``global + ||recorded[l]|| * calibrated[l] / ||calibrated[l]||``
+    for every entry ``l`` of the averaged updates (a calibrated update of length 0 leaves its layer as it is);
+    entries that are not updates (integer counters) stay the global model's."""
+    out = {}
+    for k, v in global_state.items():
+        if k not in calibrated:
+            out[k] = np.array(v)
+            continue
+        own = float(np.linalg.norm(np.ravel(calibrated[k])))
+        step = calibrated[k] * (float(np.linalg.norm(np.ravel(recorded[k]))) / own) if own > 0 else 0.0
+        out[k] = (np.asarray(v, np.float64) + step).astype(v.dtype)
+    return out
 
 
 class UpdateStore:

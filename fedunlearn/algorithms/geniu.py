@@ -1,20 +1,22 @@
 """GENIU (Zhang et al., arXiv 2406.07885): class unlearning without the data, through generated class proxies,
 as pure functions. No Flower here.
 
-A generator and one learnable noise prompt per class are trained so that the generator turns class k's
-prompt into a proxy of class k: a reconstruction of one chosen real image of the class (the one with the
-highest entropy of the classifier's output, as the paper chooses it), with a KL-style pull of the prompts
-toward N(0, I). Unlearning needs no data: one mini-batch of every class's proxy, trained with cross-entropy
-on the retained classes' proxies and 1 / cross-entropy on the forgotten class's ("in-batch tuning").
+A variational autoencoder (VAE) is trained *concurrently* with the classifier: in every training round the
+encoder reads class k's noise prompt (a fixed image of Gaussian noise, one per class), samples a latent
+through the reparameterisation z = mu + sigma * eps, and the decoder turns it into a proxy of class k; the
+loss is the reconstruction error toward the class's sample on which the current classifier is least sure
+(the highest entropy of its output, as the paper chooses it) plus the KL divergence of q(z | prompt) from
+N(0, I). Unlearning needs no data: one mini-batch of every class's proxies, trained with cross-entropy on
+the retained classes' proxies and 1 / cross-entropy on the forgotten class's ("in-batch tuning").
 
-No code is published; the generator's architecture, the prompt's size and the loss weights are our choices
-(docs/methods/geniu.md).
+No code is published and the paper's body could not be read here: the architecture, the prompt's form, the
+loss weights and the tuning schedule are our choices (docs/methods/geniu.md).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -23,24 +25,42 @@ from torch import nn
 INVERSE_EPS = 0.1  # 1 / (CE + eps), as in WF-Net: bounded while the forgotten proxy is still recognised
 
 
-class ProxyGenerator(nn.Module):
-    """One learnable prompt per class and a decoder from prompts to images in [0, 1]."""
+class ProxyVAE(nn.Module):
+    """An MLP VAE from a class's noise prompt to a proxy image in [0, 1]; the prompts are a fixed buffer
+    (they travel with the weights, so the server can generate proxies)."""
 
-    def __init__(self, num_classes: int, shape: tuple[int, ...], prompt_dim: int = 32, hidden: int = 256) -> None:
+    def __init__(self, num_classes: int, shape: tuple[int, ...], latent: int = 16, hidden: int = 256,
+                 prompt_seed: int = 0) -> None:
         super().__init__()
         self.shape = tuple(shape)
-        self.prompts = nn.Parameter(torch.randn(num_classes, prompt_dim))
-        self.decoder = nn.Sequential(nn.Linear(prompt_dim, hidden), nn.ReLU(), nn.Linear(hidden, int(np.prod(shape))),
-                                     nn.Sigmoid())
+        size = int(np.prod(shape))
+        prompts = torch.randn(num_classes, size, generator=torch.Generator().manual_seed(prompt_seed))
+        self.register_buffer("prompts", prompts)
+        self.encoder = nn.Sequential(nn.Linear(size, hidden), nn.ReLU())
+        self.mu = nn.Linear(hidden, latent)
+        self.log_var = nn.Linear(hidden, latent)
+        self.decoder = nn.Sequential(nn.Linear(latent, hidden), nn.ReLU(), nn.Linear(hidden, size), nn.Sigmoid())
 
-    def forward(self, classes: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.prompts[classes]).view(len(classes), *self.shape)
+    def encode(self, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden = self.encoder(self.prompts[classes])
+        return self.mu(hidden), self.log_var(hidden)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z).view(len(z), *self.shape)
+
+    def forward(self, classes: torch.Tensor, noise: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(proxies, mu, log_var); ``noise`` is eps of the reparameterisation (None: the mean, z = mu)."""
+        mu, log_var = self.encode(classes)
+        z = mu if noise is None else mu + torch.exp(0.5 * log_var) * noise
+        return self.decode(z), mu, log_var
 
 
-def build_generator(num_classes: int, shape: tuple[int, ...], seed: int) -> ProxyGenerator:
+def build_generator(num_classes: int, shape: tuple[int, ...], seed: int) -> ProxyVAE:
+    """The initial generator: its weights and its prompts from ``seed`` (every party builds the same one)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return ProxyGenerator(num_classes, shape)
+        return ProxyVAE(num_classes, shape, prompt_seed=seed)
 
 
 def entropy_targets(probs: np.ndarray, labels: np.ndarray) -> dict[int, int]:
@@ -55,43 +75,55 @@ def entropy_targets(probs: np.ndarray, labels: np.ndarray) -> dict[int, int]:
     return out
 
 
-def generator_loss(generator: ProxyGenerator, classes: torch.Tensor, targets: torch.Tensor,
-                   kl_weight: float) -> torch.Tensor:
-    """Mean squared reconstruction error of each class's proxy toward its target image, plus ``kl_weight``
-    times the prompts' KL divergence to N(0, I) taken as unit-variance means: 0.5 mean ||z_k||^2."""
-    reconstruction = ((generator(classes) - targets) ** 2).flatten(1).sum(1).mean()
-    return reconstruction + kl_weight * 0.5 * (generator.prompts[classes] ** 2).sum(1).mean()
+def kl_to_standard_normal(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(log_var)) || N(0, I)) per row: 0.5 sum(exp(log_var) + mu^2 - 1 - log_var)."""
+    return 0.5 * (log_var.exp() + mu ** 2 - 1.0 - log_var).sum(dim=1)
+
+
+def vae_loss(generator: ProxyVAE, classes: torch.Tensor, targets: torch.Tensor, noise: torch.Tensor | None,
+             kl_weight: float) -> torch.Tensor:
+    """Mean over the classes of the squared reconstruction error toward each class's target image plus
+    ``kl_weight`` times the KL divergence of its posterior from N(0, I)."""
+    images, mu, log_var = generator(classes, noise)
+    reconstruction = ((images - targets) ** 2).flatten(1).sum(1)
+    return (reconstruction + kl_weight * kl_to_standard_normal(mu, log_var)).mean()
 
 
 @dataclass(frozen=True)
 class GeneratorSettings:
-    steps: int = 200
-    learning_rate: float = 0.01
-    kl_weight: float = 0.01
+    steps: int = 50
+    learning_rate: float = 0.001
+    kl_weight: float = 1.0
 
 
-def train_generator(generator: ProxyGenerator, images: Mapping[int, np.ndarray], settings: GeneratorSettings) -> float:
-    """Adam on the generator (prompts and decoder) so that each class's proxy reconstructs its target image;
-    returns the last loss. Classes without a target image are left out (their prompts do not move)."""
+def train_generator(generator: ProxyVAE, images: Mapping[int, np.ndarray], settings: GeneratorSettings,
+                    seed: int) -> float:
+    """Adam on the VAE so that each class's proxy reconstructs its target image, one fresh eps per step from
+    ``seed`` (the global random state is not touched); returns the last loss. No target: nothing moves."""
     if not images:
         return 0.0
     classes = torch.tensor(sorted(images))
     targets = torch.from_numpy(np.stack([np.asarray(images[int(c)], dtype=np.float32) for c in classes]))
     optimiser = torch.optim.Adam(generator.parameters(), lr=settings.learning_rate)
+    rng = torch.Generator().manual_seed(seed)
+    latent = generator.mu.out_features
     loss = torch.zeros(())
     for _ in range(settings.steps):
         optimiser.zero_grad()
-        loss = generator_loss(generator, classes, targets, settings.kl_weight)
+        loss = vae_loss(generator, classes, targets, torch.randn(len(classes), latent, generator=rng),
+                        settings.kl_weight)
         loss.backward()
         optimiser.step()
     return float(loss)
 
 
 @torch.no_grad()
-def proxies(generator: ProxyGenerator, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every class's proxy and its label."""
-    classes = torch.arange(num_classes)
-    return generator(classes).numpy(), classes.numpy()
+def proxies(generator: ProxyVAE, num_classes: int, per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``per_class`` proxies of every class (latents sampled from each class's posterior) and their labels."""
+    classes = torch.arange(num_classes).repeat_interleave(per_class)
+    noise = torch.randn(len(classes), generator.mu.out_features, generator=torch.Generator().manual_seed(seed))
+    images, _, _ = generator(classes, noise)
+    return images.numpy(), classes.numpy()
 
 
 def in_batch_tuning(model: nn.Module, images: np.ndarray, labels: np.ndarray, forget_class: int, steps: int,
@@ -111,19 +143,12 @@ def in_batch_tuning(model: nn.Module, images: np.ndarray, labels: np.ndarray, fo
             loss = loss + 1.0 / (nn.functional.cross_entropy(logits[forget], y[forget]) + INVERSE_EPS)
         loss.backward()
         optimiser.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     return losses
 
 
-def average_generators(states: list[Mapping[str, np.ndarray]], class_counts: list[np.ndarray],
-                       examples: list[int]) -> dict[str, np.ndarray]:
-    """The server's generator: the decoder averaged by sample count, each class's prompt by that class's count
-    (a client that holds no sample of class k leaves its prompt as it received it and has no say in it)."""
+def average_generators(states: Sequence[Mapping[str, np.ndarray]], examples: Sequence[int]) -> dict[str, np.ndarray]:
+    """FedAvg of the clients' generators, by sample count (the prompts are the same everywhere and stay)."""
     total = float(sum(examples))
-    out = {name: sum(s[name] * (n / total) for s, n in zip(states, examples)) for name in states[0] if name != "prompts"}
-    counts = np.stack([np.asarray(c, dtype=np.float64) for c in class_counts])  # (clients, classes)
-    prompts = np.stack([np.asarray(s["prompts"], dtype=np.float64) for s in states])  # (clients, classes, dim)
-    held = counts.sum(axis=0)
-    weights = np.divide(counts, held, out=np.full_like(counts, 1.0 / len(states)), where=held > 0)
-    out["prompts"] = (weights[:, :, None] * prompts).sum(axis=0)
-    return {k: np.asarray(v, dtype=np.float32) for k, v in out.items()}
+    return {name: np.asarray(sum(np.asarray(s[name], np.float64) * (n / total) for s, n in zip(states, examples)),
+                             dtype=np.float32) for name in states[0]}

@@ -1,7 +1,8 @@
 """WF-Net (Poppi, Sarto, Cornia, Baraldi, Cucchiara; arXiv 2304.02049): multi-class unlearning by weight
 filtering, as pure functions. No Flower here.
 
-The trained model is frozen. Every layer with a weight (convolutions, linear layers, the head) gets a filter
+The trained model is frozen. Every layer with a weight (convolutions, linear layers, and the head unless
+``wfnet-filter-head = false``) gets a filter
 ``alpha`` of shape (classes, output channels): row c, multiplied into the layer's weight and bias channel by
 channel, gives the model with class c unlearned. The filters are trained once; afterwards any class is
 unlearned by publishing ``theta * alpha[c]``, with no further training.
@@ -37,20 +38,25 @@ class FilterSettings:
     rows_per_batch: int = 2  # T
 
 
-def filter_shapes(model: nn.Module) -> dict[str, int]:
+def filter_shapes(model: nn.Module, head: bool = True) -> dict[str, int]:
     """Parameter name -> the number of output channels its filter row has, for every convolution's and linear
-    layer's weight and bias (the channel is the parameter's first dimension)."""
+    layer's weight and bias (the channel is the parameter's first dimension); the classifier head (``head``)
+    only when ``head`` is true: its row c scales class c's logit, an output mask rather than a filter on the
+    network's inner components."""
     shapes = {}
     for name, module in model.named_modules():
+        if not head and (name == "head" or name.startswith("head.")):
+            continue
         if isinstance(module, (nn.Conv2d, nn.Linear)):
             for suffix, param in module.named_parameters(recurse=False):
                 shapes[f"{name}.{suffix}" if name else suffix] = int(param.shape[0])
     return shapes
 
 
-def initial_filters(model: nn.Module, num_classes: int) -> dict[str, np.ndarray]:
+def initial_filters(model: nn.Module, num_classes: int, head: bool = True) -> dict[str, np.ndarray]:
     """Filters that change nothing: ones of shape (classes, channels) per filtered parameter."""
-    return {name: np.ones((num_classes, channels), np.float32) for name, channels in filter_shapes(model).items()}
+    return {name: np.ones((num_classes, channels), np.float32)
+            for name, channels in filter_shapes(model, head).items()}
 
 
 def filtered(params: Mapping[str, torch.Tensor], filters: Mapping[str, torch.Tensor], row: int) -> dict[str, torch.Tensor]:

@@ -29,13 +29,13 @@ from fedunlearn.runtime.device import resolve
 from fedunlearn.runtime.phase import Cost
 
 ACCURACY_KEYS = ("forget_acc", "retain_acc", "test_acc", "test_forget_acc", "test_retain_acc")
-PRIVACY_KEYS = ("mia_efficacy", "mia_joint_members", "mia_auc", "mia_nn", "backdoor_asr")
+PRIVACY_KEYS = ("mia_efficacy", "mia_joint_members", "mia_auc", "neighbour_mia", "backdoor_asr")
 GAP_KEYS = ACCURACY_KEYS + PRIVACY_KEYS
 # NoT's Avg Gap over the four numbers the field's tables report, its MIA term SalUn's MIA-efficacy.
 AVG_GAP_KEYS = ("forget_acc", "retain_acc", "test_acc", "mia_efficacy")
 AVG_GAP_TEXT = "mean |gap| over forget_acc, retain_acc, test_acc and mia_efficacy (SalUn's MIA-efficacy)"
 # mia_auc describes the attack, not a target; the joint attack's share is reported, not judged.
-VERDICT_KEYS = ACCURACY_KEYS + ("mia_efficacy", "mia_nn", "backdoor_asr")
+VERDICT_KEYS = ACCURACY_KEYS + ("mia_efficacy", "neighbour_mia", "backdoor_asr")
 SPEEDUP_KEYS = ("client_rounds", "seconds")
 MIA_SIGNAL_AUC = 0.6  # below this held-out AUC the membership attack has no usable signal on the model
 
@@ -199,14 +199,14 @@ class Evaluator:
         metrics["mia_efficacy_by_feature"] = efficacy
         feats = {name: output_features(outputs.probs[name], self.y[name]) for name in ("forget", "retain", "test")}
         metrics.update(population_mia(feats["retain"], feats["test"][self.test_retained], feats["forget"], self.seed))
-        metrics["mia_nn"] = None
+        metrics["neighbour_mia"] = None
         metrics["forget_predicted_as"] = None
         if self.neighbours is not None:
             forgotten_test = self.forgotten_test
             predicted = pred["test"][forgotten_test]  # -1 (no class) where the model diverged: in no share
             counts = np.bincount(predicted[predicted >= 0], minlength=self.federation.data.num_classes)
             metrics["forget_predicted_as"] = (counts / max(1, len(predicted))).tolist()
-            metrics["mia_nn"] = nearest_neighbour_mia(outputs.probs["forget"], outputs.probs["test"][forgotten_test],
+            metrics["neighbour_mia"] = nearest_neighbour_mia(outputs.probs["forget"], outputs.probs["test"][forgotten_test],
                                                       self.neighbours, self.seed)
         if len(request.classes) > 1:  # sequential requests: each request's class on its own
             metrics["forget_acc_by_class"] = self._by_class(pred["forget"])

@@ -6,7 +6,8 @@
 - :func:`population_mia` is this project's joint attack (three features behind a scaler): its ROC AUC
   on held-out samples (``mia_auc``) says whether the model's outputs carry membership signal at all, and
   its share of forgotten samples called **members** is ``mia_joint_members``.
-- :func:`nearest_neighbour_mia` is our working definition of the TRW paper's MIA-NN (arXiv 2506.20893).
+- :func:`nearest_neighbour_mia` (`neighbour_mia`) is the project's own neighbour-class attack, after the idea of
+  the TRW/TREW paper's MIA-NN/CMIA (arXiv 2506.20893), whose protocol could not be read here: not the paper's attack.
 
 All are pure functions of probabilities and labels; ``docs/evaluator.md`` gives the definitions and why.
 """

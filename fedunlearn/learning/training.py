@@ -74,7 +74,7 @@ def train(
     """SGD with cross-entropy on (x, y) for ``settings.epochs``; returns the mean training loss.
 
     ``extra_loss(features, labels, indices)``, when given, is added to each batch's cross-entropy: it
-    sees the batch's representations, labels and sample indices (FUCRT's contrastive terms, TRW's soft
+    sees the batch's representations, labels and sample indices (FUCRT's contrastive terms, head tilt's soft
     targets). Samples labelled :data:`IGNORE` are left out of the cross-entropy. ``mask`` (0/1 per weight,
     by parameter name) restricts the update to the weights marked 1: gradients are multiplied by it, and
     after every step the others, and their momentum, are put back (SalUn). The batch order depends only on

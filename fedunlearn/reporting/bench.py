@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from fedunlearn.config import DEFAULTS, ConfigError, _safe_name, read_toml
+from fedunlearn.config import DEFAULTS, ConfigError, _safe_name, method_variants, read_toml, unread_method_keys
 from fedunlearn.evaluation.evaluator import AVG_GAP_TEXT
 from fedunlearn.reporting.report import (
     NO_SIGNAL,
@@ -92,8 +92,9 @@ class Cell:
     def done(self) -> bool:
         """Stored, for a configuration that gives the same numbers (a changed scenario is computed again).
 
-        Every key determines a cell's numbers except those of :func:`undetermining_keys`; a key added to
-        fedunlearn after the cell was stored counts as set to its default, which is what the cell ran with.
+        Every key determines a cell's numbers except those of :func:`undetermining_keys` and the keys of
+        methods the cell does not run (added, changed or removed since); a key added to fedunlearn after the
+        cell was stored counts as set to its default, which is what the cell ran with.
         """
         if not self.path.is_file():
             return False
@@ -103,7 +104,8 @@ class Cell:
         except (ValueError, KeyError):
             return False
         config = {**{k: DEFAULTS[k] for k in self.config.keys() - config.keys() if k in DEFAULTS}, **config}
-        free = undetermining_keys(stored)
+        methods = [base for _, base, _ in method_variants(self.config)]
+        free = set(undetermining_keys(stored)) | unread_method_keys(config.keys() | self.config.keys(), methods)
         return {k: v for k, v in config.items() if k not in free} == {k: v for k, v in self.config.items()
                                                                        if k not in free}
 

@@ -32,7 +32,7 @@ from fedunlearn.runtime.phase import Cost
 
 REFERENCE = "retrain"
 BASE_MODELS = ("original", REFERENCE)
-TABLE_KEYS = ACCURACY_KEYS + ("mia_efficacy", "mia_nn", "backdoor_asr")
+TABLE_KEYS = ACCURACY_KEYS + ("mia_efficacy", "neighbour_mia", "backdoor_asr")
 NO_SIGNAL = "†"  # beside a model's MIA numbers when its attack has no signal (see no_signal_note)
 PER_SEED_ONLY = ("history", "details")
 CONFIG_FILE = "config.json"  # a run directory's validated configuration (what --resume reads)  # not averaged: the first seed's history, every seed's details
@@ -206,7 +206,7 @@ def no_signal_note(models: Mapping[str, Any]) -> str:
         return ""
     return (f"{NO_SIGNAL} No membership signal: the attack's held-out AUC (`mia_auc`) is below {MIA_SIGNAL_AUC} "
             f"(0.5 = none) on {', '.join(weak)}, so its `mia_efficacy` is close to arbitrary; read the accuracies "
-            f"and `mia_nn` instead.")
+            f"and `neighbour_mia` instead.")
 
 
 def diverged_note(models: Mapping[str, Any]) -> str:
@@ -257,7 +257,7 @@ def markdown(report: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
         "",
         "Numbers in [0, 1]; in brackets the gap to the reference (`retrain`, FedAvg from scratch on the retained "
         "data): the goal is a gap of 0, not the lowest value. `mia_efficacy`: SalUn's MIA-efficacy, the share of "
-        "forgotten samples its confidence attack calls non-members; `mia_nn`: AUC of the nearest-neighbour attack "
+        "forgotten samples its confidence attack calls non-members; `neighbour_mia`: AUC of the nearest-neighbour attack "
         f"(0.5 = no signal); `avg_gap` = {AVG_GAP_TEXT}. Speedup = reference client trainings / method's.",
         "",
         *md_table(header, rows),

@@ -40,12 +40,17 @@ class UnlearningMethod(ABC):
         """Method-specific checks before anything runs; raise ConfigError. Most methods need none."""
 
     @classmethod
-    def recorder(cls, config: Mapping[str, Any], directory: Path | None = None):
-        """What this method needs recorded while the original model trains (None: nothing). The object's
-        ``record(server_round, sent_arrays, replies)`` sees every original round; the method finds it
-        again in ``original.kept["recorders"][label]``. It keeps its records in ``directory`` (a run's
-        checkpoint folder: a resumed run reopens them; None: a temporary folder); ``close()`` is called
-        when the seed has finished and removes them."""
+    def recorder(cls, config: Mapping[str, Any], directory: Path | None = None, label: str | None = None):
+        """What this method needs recorded, or trained beside the classifier, while the original model
+        trains (None: nothing). The object's ``record(server_round, sent_arrays, replies)`` sees every
+        original round; the method finds it again in ``original.kept["recorders"][label]``. It keeps its
+        records in ``directory`` (a run's checkpoint folder: a resumed run reopens them; None: a temporary
+        folder); ``close()`` is called when the seed has finished and removes them.
+
+        A recorder that also trains something on the clients during those rounds (GENIU's generator) has an
+        ``action`` (the original rounds then send ``train.<action>``, whose handler trains the classifier
+        exactly as plain training does, and the rest beside it) and ``content()``, the records it adds to
+        every training message."""
         return None
 
     @abstractmethod

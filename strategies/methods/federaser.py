@@ -2,9 +2,10 @@
 
 While the original model trains, every client's update of every ``federaser-interval``-th round is
 written to disk (bounded by ``federaser-max-mb``). Unlearning replays the recorded rounds without the
-deleted client, starting from the initial global model: the remaining clients train for a fraction
-(``federaser-calibration``) of the local epochs from the new global model, and each calibrated update is
-rescaled to the length of the same client's recorded update before the sample-weighted average.
+deleted client: the first recorded round exactly (the initial model plus the remaining clients' averaged
+recorded update, no client asked), then one calibration round per later recorded round, in which the
+remaining clients train for a fraction (``federaser-calibration``) of the local epochs from the new global
+model and, layer by layer, their averaged update takes the length of their averaged recorded update.
 Clients do plain local training: no client handler. Store and rule: ``fedunlearn/algorithms/federaser.py``.
 """
 
@@ -15,8 +16,9 @@ import math
 import numpy as np
 from flwr.app import Array, ArrayRecord
 
-from fedunlearn.algorithms.federaser import UpdateStore, recorded_rounds, rescale
+from fedunlearn.algorithms.federaser import UpdateStore, average, calibrated_step, first_round, recorded_rounds
 from fedunlearn.config import ConfigError
+from fedunlearn.data.federation import Federation
 from fedunlearn.learning.models import build_model
 from fedunlearn.runtime.phase import PhaseResult
 
@@ -57,32 +59,38 @@ class UpdateRecorder:
         self.store.close()
 
 
-class FedEraserStrategy(AccountedFedAvg):
-    """Round j replays recorded round t_j: calibrated updates rescaled to the recorded lengths."""
+def recorded_average(store: UpdateStore, server_round: int, clients: set[int] | None = None) -> dict | None:
+    """The sample-weighted average of the recorded updates of ``server_round`` (of ``clients`` only, when
+    given), or None when none of them was recorded."""
+    recorded = {c: n for c, n in store.rounds.get(server_round, {}).items() if clients is None or c in clients}
+    if not recorded or sum(recorded.values()) == 0:
+        return None
+    return average([store.load(server_round, c) for c in sorted(recorded)], [recorded[c] for c in sorted(recorded)])
 
-    def __init__(self, recorder: UpdateRecorder, **kwargs) -> None:
+
+class FedEraserStrategy(AccountedFedAvg):
+    """Round j calibrates recorded round t_(j+1): the remaining clients' averaged calibrated update, layer
+    by layer, with the length of their averaged recorded update."""
+
+    def __init__(self, recorder: UpdateRecorder, exclude_client: int | None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.recorder = recorder
+        self.exclude_client = exclude_client
 
     def aggregate_models(self, server_round, replies):
-        recorded_round = self.recorder.rounds[server_round - 1]
-        recorded = self.recorder.store.rounds.get(recorded_round, {})
+        recorded_round = self.recorder.rounds[server_round]  # the first recorded round was applied exactly
+        store = self.recorder.store
+        examples = store.rounds.get(recorded_round, {})
+        answered = [m for m in replies if int(m.content["metrics"]["partition-id"]) in examples
+                    and int(m.content["metrics"]["partition-id"]) != self.exclude_client]
+        recorded = recorded_average(store, recorded_round, {int(m.content["metrics"]["partition-id"]) for m in answered})
+        if recorded is None:
+            return None, None  # no remaining client of the recorded round answered: nothing to calibrate to
         sent = _numpy(self.sent)
-        total, step = 0.0, {k: np.zeros_like(v, dtype=np.float64) for k, v in sent.items() if v.dtype.kind == "f"}
-        for reply in replies:
-            client = int(reply.content["metrics"]["partition-id"])
-            if client not in recorded:
-                continue  # not sampled in the recorded round: no length to calibrate to
-            local = _numpy(reply.content["arrays"])
-            calibrated = rescale({k: local[k] - sent[k] for k in step}, self.recorder.store.load(recorded_round, client))
-            for k in step:
-                step[k] += recorded[client] * calibrated[k]
-            total += recorded[client]
-        if total == 0:
-            return None, None
-        new = {k: (sent[k] + step[k] / total).astype(sent[k].dtype) if k in step else sent[k] for k in sent}
+        calibrated = average([{k: _numpy(m.content["arrays"])[k] - sent[k] for k in recorded} for m in answered],
+                             [examples[int(m.content["metrics"]["partition-id"])] for m in answered])
         metrics = aggregate_train_metrics([m.content for m in replies], self.weighted_by_key)
-        return ArrayRecord({k: Array(v) for k, v in new.items()}), metrics
+        return ArrayRecord({k: Array(v) for k, v in calibrated_step(sent, recorded, calibrated).items()}), metrics
 
 
 @register
@@ -103,16 +111,22 @@ class FedEraser(UnlearningMethod):
                               f"{needed / 2**20:.0f} MiB; raise it or federaser-interval")
 
     @classmethod
-    def recorder(cls, config, directory=None) -> UpdateRecorder:
+    def recorder(cls, config, directory=None, label=None) -> UpdateRecorder:
         return UpdateRecorder(config, directory)
 
     def unlearn(self, session, original: PhaseResult) -> PhaseResult:
         recorder = original.kept["recorders"][self.label]
+        deleted = Federation.from_config(self.config).target_client
         calibration_epochs = max(1, math.ceil(self.config["local-epochs"] * self.config["federaser-calibration"]))
-        strategy = FedEraserStrategy(
-recorder, **{**session.strategy_kwargs(self.label, "retain"), "fraction_train": 1.0})
-        result = session.run_phase(self.label, recorder.initial, len(recorder.rounds), view="retain",
+        remaining = set(recorder.store.rounds.get(recorder.rounds[0], {})) - {deleted}
+        first = recorded_average(recorder.store, recorder.rounds[0], remaining)
+        if first is None:
+            raise RuntimeError(f"{self.label}: no remaining client was recorded in round {recorder.rounds[0]}")
+        start = ArrayRecord({k: Array(v) for k, v in first_round(_numpy(recorder.initial), first).items()})
+        strategy = FedEraserStrategy(recorder, deleted, **{**session.strategy_kwargs(self.label, "retain"),
+                                                             "fraction_train": 1.0})
+        result = session.run_phase(self.label, start, len(recorder.rounds) - 1, view="retain",
                                    strategy=strategy, **{"local-epochs": calibration_epochs})
         result.details = {"recorded_rounds": recorder.rounds, "storage_bytes": recorder.store.bytes,
-                          "calibration_epochs": calibration_epochs}
+                          "calibration_epochs": calibration_epochs, "first_round": "exact"}
         return result

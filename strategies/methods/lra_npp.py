@@ -2,8 +2,9 @@
 
 The server holds the test split, which no client trained on: it takes ``lra-npp-samples`` test images of
 the forgotten class (a seeded draw, as the authors take a random subset of theirs), finds the neurons most
-relevant to them (``fedunlearn/algorithms/lra_npp.py``) and cuts the ``lra-npp-neurons`` most frequent ones off the
-forgotten class. No client takes part: 0 client trainings, 0 bytes. The same images stay in the test set
+relevant to them (``fedunlearn/algorithms/lra_npp.py``) and cuts the most frequent ones off the forgotten
+class: k and N are shares of the representation's width (``lra-npp-top-k-share``, ``lra-npp-neurons-share``;
+the authors' MNIST counts on their 512-wide layer). No client takes part: 0 client trainings, 0 bytes. The same images stay in the test set
 the evaluator scores (a handful of the class's test images; docs/methods/lra-npp.md).
 """
 
@@ -14,7 +15,7 @@ import time
 import numpy as np
 from flwr.app import ArrayRecord
 
-from fedunlearn.algorithms.lra_npp import feature_layer, frequent_neurons, head_relevance, perturb
+from fedunlearn.algorithms.lra_npp import counts_for_width, feature_layer, frequent_neurons, head_relevance, perturb
 from fedunlearn.data.federation import Federation
 from fedunlearn.learning.models import build_model
 from fedunlearn.learning.training import derive_seed, predict
@@ -44,7 +45,8 @@ class LraNpp(UnlearningMethod):
         chosen = np.sort(rng.choice(candidates, min(cfg["lra-npp-samples"], len(candidates)), replace=False))
         probs, features = predict(model, data.x_test[chosen], device=resolve(cfg["device"]))
         relevance = head_relevance(features, model.head.weight.detach().numpy(), probs.argmax(axis=1))
-        neurons = frequent_neurons(relevance, cfg["lra-npp-top-k"])[:cfg["lra-npp-neurons"]]
+        top_k, count = counts_for_width(model.feature_dim, cfg["lra-npp-top-k-share"], cfg["lra-npp-neurons-share"])
+        neurons = frequent_neurons(relevance, top_k)[:count]
         layer = feature_layer(model)
         state = perturb(model.state_dict(), neurons, forget_class, f"{layer}.weight" if layer else None)
         arrays = ArrayRecord({k: v.contiguous() for k, v in state.items()})
@@ -52,4 +54,4 @@ class LraNpp(UnlearningMethod):
         return PhaseResult(arrays=arrays, cost=Cost(seconds=seconds), history=session.before_and_after(original.arrays, arrays),
                            details={"neurons": [int(n) for n in neurons], "feature_layer": layer,
                                     "analysis_images": [int(i) for i in chosen],
-                                    "width": int(model.feature_dim)})
+                                    "width": int(model.feature_dim), "top_k": top_k})

@@ -47,7 +47,7 @@ class WFNet(UnlearningMethod):
     def unlearn(self, session, original: PhaseResult) -> PhaseResult:
         data = Federation.from_config(self.config).data
         model = build_model(self.config["model"], data.input_shape, data.num_classes)
-        filters = ArrayRecord({k: Array(v) for k, v in initial_filters(model, data.num_classes).items()})
+        filters = ArrayRecord({k: Array(v) for k, v in initial_filters(model, data.num_classes, self.config["wfnet-filter-head"]).items()})
         strategy = FilterStrategy(original.arrays, **session.strategy_kwargs(f"{self.label}, filters", "all"))
         evaluator, session.round_evaluator = session.round_evaluator, None  # the filters are no model to score
         try:

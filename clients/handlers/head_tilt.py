@@ -1,4 +1,4 @@
-"""TRW, client side: forgotten-class samples trained toward the tilted target (strategies/methods/trw.py)."""
+"""Head tilt, client side: forgotten-class samples trained toward the tilted target (strategies/methods/head_tilt.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from flwr.app import Context, Message
 
-from fedunlearn.algorithms.trw import class_similarity, tilted_target
+from fedunlearn.algorithms.head_tilt import class_similarity, tilted_target
 from fedunlearn.learning.training import IGNORE, predict, train
 
 from ..job import ClientJob
@@ -26,7 +26,7 @@ def tilted_training(message: Message, context: Context) -> Message:
         probs, _ = predict(model, x[forgotten], device=job.settings.device)
         similarity = class_similarity(model.head.weight.detach().numpy(), forget_class)
         targets[torch.from_numpy(np.flatnonzero(forgotten))] = torch.from_numpy(
-            tilted_target(probs, forget_class, similarity, cfg["trw-beta"])).float()
+            tilted_target(probs, forget_class, similarity, cfg["tilt-beta"])).float()
 
     def soft_cross_entropy(features: torch.Tensor, batch_labels: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
         mine = batch_labels == IGNORE
@@ -40,4 +40,4 @@ def tilted_training(message: Message, context: Context) -> Message:
 
 
 def register(app) -> None:
-    app.train("trw")(tilted_training)
+    app.train("tilt")(tilted_training)

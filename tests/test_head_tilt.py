@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from fedunlearn.algorithms.trw import class_similarity, tilted_target
+from fedunlearn.algorithms.head_tilt import class_similarity, tilted_target
 from fedunlearn.learning.models import build_model
 from fedunlearn.learning.training import IGNORE, TrainSettings, train
 
