@@ -52,7 +52,8 @@ class GeneratorCompanion:
     def __init__(self, config, label: str, directory: Path | None = None) -> None:
         data = Federation.from_config(config).data
         self.name = record_name(label)
-        self.settings = ConfigRecord({"steps": config["geniu-generator-steps"], "seed": derive_seed(config["seed"], label)})
+        self.settings = ConfigRecord({"steps": config["geniu-generator-steps"],
+                                      "seed": derive_seed(config["seed"], label)})
         self.temporary = directory is None
         self.path = Path(tempfile.mkdtemp(prefix="fedunlearn-geniu-")) if directory is None else Path(directory)
         self.path.mkdir(parents=True, exist_ok=True)
@@ -91,6 +92,16 @@ class GeneratorCompanion:
             shutil.rmtree(self.path, ignore_errors=True)
 
 
+def share(hits: np.ndarray) -> float:
+    return round(float(np.mean(hits)), 4) if len(hits) else 0.0
+
+
+@torch.no_grad()
+def predicted_labels(model, images: np.ndarray) -> np.ndarray:
+    model.eval()
+    return model(torch.from_numpy(np.asarray(images, np.float32))).argmax(1).numpy()
+
+
 @register
 class Geniu(UnlearningMethod):
     """GENIU (Zhang et al., 2024): a VAE proxy generator trained with the classifier; the server unlearns on proxies."""
@@ -113,10 +124,17 @@ class Geniu(UnlearningMethod):
                                  derive_seed(cfg["seed"], self.label, "proxies"))
         model = build_model(cfg["model"], data.input_shape, data.num_classes)
         model.load_state_dict(original.arrays.to_torch_state_dict())
+        forgotten = labels == session.request.forget_class
+        before = predicted_labels(model, images)
         losses = in_batch_tuning(model, images, labels, session.request.forget_class, cfg["geniu-tuning-steps"],
                                  cfg["geniu-learning-rate"])
+        after = predicted_labels(model, images)
         arrays = ArrayRecord(model.state_dict())
         return PhaseResult(arrays=arrays, cost=Cost(seconds=time.perf_counter() - start),
                            history=session.before_and_after(original.arrays, arrays), one_off=companion.cost,
                            details={"tuning_losses": [round(x, 4) for x in losses],
-                                    "proxies": int(len(labels))})
+                                    "proxies": int(len(labels)),
+                                    # how far the proxies stand for their classes, and what tuning did to them
+                                    "proxy_acc_before": share(before == labels),
+                                    "forgotten_proxy_acc_after": share(after[forgotten] == labels[forgotten]),
+                                    "retained_proxy_acc_after": share(after[~forgotten] == labels[~forgotten])})
