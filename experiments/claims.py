@@ -36,6 +36,7 @@ from verdicts import (  # noqa: E402,F401  (per_seed_values and the rest: the cl
 )
 
 from fedunlearn.evaluation.evaluator import AVG_GAP_TEXT  # noqa: E402
+from fedunlearn.reporting.board import write_suite_board  # noqa: E402
 from fedunlearn.reporting.report import md_table  # noqa: E402
 
 CLASS_SCENARIOS = ("class-iid", "class-dirichlet", "class-pathological", "majority-class")
@@ -78,6 +79,7 @@ def main() -> int:
     lines += backdoor_section(reports)
     lines += five_methods_section(reports)
     Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_suite_board(Path(args.bench), Path(args.out))  # the leaderboard shows the claims beside the tables
     print("\n".join(lines))
     return 0
 
