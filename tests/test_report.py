@@ -161,3 +161,26 @@ def test_a_scenario_whose_original_did_not_learn_gives_no_verdicts():
     assert report["not_learned"] == ["original"]
     assert all(e["verdict"]["overall"] == "no verdict: original did not learn" for e in report["models"].values())
     assert all(v is None for v in report["models"]["finetune"]["verdict"]["metrics"].values())
+
+
+def test_a_second_reference_sets_each_metrics_margin_from_the_noise_floor():
+    from fedunlearn.reporting.report import MIN_MARGIN, sanity_lines
+
+    def seed(second_forget, method_forget):
+        return seed_report({"original": (_metrics(0.9), Cost(15, 30, 3, 4, 3.0)),
+                            "retrain": (_metrics(0.10), Cost(15, 30, 3, 4, 3.0)),
+                            "retrain-2": (_metrics(second_forget), Cost(15, 30, 3, 4, 3.0)),
+                            "finetune": (_metrics(method_forget), Cost(5, 10, 1, 1, 1.0))})
+
+    # retrain-2's forget_acc gaps: +0.04, -0.06, +0.05: |gap| 0.04, 0.06, 0.05, mean 0.05, sd 0.01, t(2) 4.303:
+    # upper 0.05 + 4.303 * 0.01 / sqrt(3) = 0.0748. The method's gaps 0.05, 0.05, 0.06: interval inside it.
+    report = combine(CONFIG, {"kind": "class"}, {0: seed(0.14, 0.15), 1: seed(0.04, 0.15), 2: seed(0.15, 0.16)})
+    floor = report["noise_floor"]["forget_acc"]
+    assert floor["mean"] == pytest.approx(0.05) and floor["margin"] == pytest.approx(0.05 + 4.30265 * 0.01 / 3 ** 0.5,
+                                                                                     abs=1e-4)
+    fine = report["models"]["finetune"]
+    assert fine["verdict"]["metrics"]["forget_acc"] == "within"  # with the tolerance 0.02 it would differ
+    assert report["noise_floor"]["retain_acc"]["margin"] == MIN_MARGIN  # both references agree exactly: the minimum
+    assert "speedup" not in report["per_seed"]["0"]["retrain-2"]
+    assert "forget_acc 0.050 (margin 0.075)" in sanity_lines(report)[0]
+    assert combine(CONFIG, {"kind": "class"}, {0: _seed(0.0)})["noise_floor"] == {}

@@ -33,7 +33,12 @@ from fedunlearn.evaluation.stats import interval_text, metric_verdict, overall_v
 from fedunlearn.runtime.phase import Cost
 
 REFERENCE = "retrain"
-BASE_MODELS = ("original", REFERENCE)
+SECOND_REFERENCE = "retrain-2"  # with noise-floor = true: another retraining, to see how far two differ
+BASE_MODELS = ("original", REFERENCE, SECOND_REFERENCE)
+# The equivalence margin of a metric, where a second reference measured the noise floor: the upper end of the 95%
+# interval of |retrain-2 - retrain| over seeds, never below MIN_MARGIN (one point of accuracy: a smaller
+# difference is not one a reader would act on, and a floor of 0 on every seed would demand exact equality).
+MIN_MARGIN = 0.01
 TABLE_KEYS = ACCURACY_KEYS + ("mia_efficacy", "neighbour_mia", "backdoor_asr")
 NO_SIGNAL = "†"  # beside a model's MIA numbers when its attack has no signal (see no_signal_note)
 PER_SEED_ONLY = ("history", "details")
@@ -123,11 +128,23 @@ def diverged(metrics: Mapping[str, Any], num_classes: int | None) -> bool:
     return bool(num_classes) and accuracy is not None and accuracy <= DIVERGED_FACTOR / num_classes
 
 
+def floor_line(report: Mapping[str, Any]) -> str | None:
+    """The noise floor and the margins it sets, one sentence (None without a second reference)."""
+    floor = report.get("noise_floor") or {}
+    if not floor:
+        return None
+    return ("Noise floor (`retrain-2`, a second retraining, against `retrain`: mean |gap| over seeds) and the "
+            "equivalence margin it sets (the upper end of its 95% interval, at least "
+            f"{MIN_MARGIN}): " + ", ".join(f"{k} {f['mean']:.3f} (margin {f['margin']:.3f})" for k, f in floor.items())
+            + ".")
+
+
 def sanity_lines(report: Mapping[str, Any]) -> list[str]:
-    """What the sanity gates found, one sentence each (empty when nothing collapsed)."""
+    """What a page says under a scenario's table besides the notes: the noise floor and its margins, and what the
+    sanity gates found; one sentence each (empty when there is neither)."""
     num_classes = report.get("data", {}).get("num_classes")
     bound = f"{DIVERGED_FACTOR / num_classes:.2f}" if num_classes else f"{DIVERGED_FACTOR:g} x chance"
-    lines = []
+    lines = [line] if (line := floor_line(report)) else []
     if report.get("not_learned"):
         lines.append(f"**No verdicts:** {' and '.join(report['not_learned'])} did not learn (accuracy on retained "
                      f"test samples at most {bound}, {DIVERGED_FACTOR:g} x chance, on every seed).")
@@ -139,6 +156,22 @@ def sanity_lines(report: Mapping[str, Any]) -> list[str]:
                      + ", ".join(f"{name} {len(s)}/{seeds} (seed {', '.join(map(str, s))})"
                                  for name, s in collapsed.items()) + ".")
     return lines
+
+
+def noise_floor(per_seed: Mapping[int, Mapping[str, Any]], seeds: list) -> dict[str, dict[str, float]]:
+    """Per verdict metric, how far the second reference is from the first over ``seeds``: the mean |gap|, and the
+    equivalence margin it sets (see MIN_MARGIN). Empty without a second reference."""
+    if not seeds or SECOND_REFERENCE not in per_seed[seeds[0]]:
+        return {}
+    out = {}
+    for key in VERDICT_KEYS:
+        gaps = [per_seed[s][SECOND_REFERENCE]["gap"].get(key) for s in seeds]
+        if any(g is None for g in gaps):
+            continue
+        stats = summary([abs(g) for g in gaps], (0.0, 1.0))
+        upper = stats["ci95"][1] if stats.get("ci95") else stats["mean"]
+        out[key] = {"mean": stats["mean"], "margin": max(upper, MIN_MARGIN)}
+    return out
 
 
 def combine(
@@ -154,7 +187,8 @@ def combine(
     ``gap``, ``avg_gap``, ``speedup``), ``diverged`` (those seeds), ``stats`` (mean, std, 95% interval and n
     of every number, by dotted key) and ``verdict`` (per metric and overall, against ``verdict-tolerance``).
     ``not_learned`` names the base models (original, reference) that diverged on every seed: then no model
-    gets a verdict.
+    gets a verdict. With a second reference (``noise-floor``), ``noise_floor`` holds each verdict metric's
+    retrain-vs-retrain distance and the margin it sets, which replaces ``verdict-tolerance`` for that metric.
     """
     seeds = list(per_seed)
     tolerance = config["verdict-tolerance"]
@@ -163,6 +197,8 @@ def combine(
                  for name in per_seed[seeds[0]]}
     not_learned = [name for name in BASE_MODELS if len(collapsed.get(name, [])) == len(seeds)]
     unanchored = set(collapsed.get(REFERENCE, []))  # seeds whose reference collapsed: no gap means anything
+    floor = noise_floor(per_seed, [s for s in seeds if s not in unanchored])
+    margins = {k: f["margin"] for k, f in floor.items()}
     models: dict[str, Any] = {}
     for name in per_seed[seeds[0]]:
         # every seed left out: show them all (the verdict says there is none)
@@ -177,7 +213,8 @@ def combine(
                    else f"no verdict: diverged on every seed")
             entry["verdict"] = {"metrics": {k: None for k in VERDICT_KEYS}, "overall": why}
         else:
-            verdicts = {k: metric_verdict(entry["stats"].get(f"gap.{k}"), tolerance) for k in VERDICT_KEYS}
+            verdicts = {k: metric_verdict(entry["stats"].get(f"gap.{k}"), margins.get(k, tolerance))
+                        for k in VERDICT_KEYS}
             overall = overall_verdict(verdicts, len(kept))
             if collapsed[name]:
                 overall = f"diverged {len(collapsed[name])}/{len(seeds)}; " + overall
@@ -188,7 +225,7 @@ def combine(
         models[name] = entry
     return {
         "experiment": dict(config), "request": dict(request), "reference": REFERENCE, "seeds": seeds,
-        "data": dict(data or {}), "models": models, "not_learned": not_learned,
+        "data": dict(data or {}), "models": models, "not_learned": not_learned, "noise_floor": floor,
         "per_seed": {str(s): dict(per_seed[s]) for s in seeds}, **dict(extras or {}),
     }
 
