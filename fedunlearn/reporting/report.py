@@ -19,8 +19,8 @@ from rich.table import Table
 
 from fedunlearn.evaluation.evaluator import (
     ACCURACY_KEYS,
-    GAP_KEYS,
     AVG_GAP_TEXT,
+    GAP_KEYS,
     MIA_SIGNAL_AUC,
     VERDICT_KEYS,
     attack_has_signal,
@@ -41,8 +41,8 @@ BASE_MODELS = ("original", REFERENCE, SECOND_REFERENCE)
 MIN_MARGIN = 0.01
 TABLE_KEYS = ACCURACY_KEYS + ("mia_efficacy", "neighbour_mia", "backdoor_asr")
 NO_SIGNAL = "†"  # beside a model's MIA numbers when its attack has no signal (see no_signal_note)
-PER_SEED_ONLY = ("history", "details")
-CONFIG_FILE = "config.json"  # a run directory's validated configuration (what --resume reads)  # not averaged: the first seed's history, every seed's details
+PER_SEED_ONLY = ("history", "details")  # not averaged: the first seed's history, every seed's details
+CONFIG_FILE = "config.json"  # a run directory's validated configuration (what --resume reads)
 
 
 def seed_report(scored: Mapping[str, tuple[dict, Cost]]) -> dict[str, Any]:
@@ -266,7 +266,8 @@ def write_report(report: Mapping[str, Any], out_dir: Path) -> Path:
 
 
 def write_pages(report: Mapping[str, Any], out_dir: Path) -> Path:
-    """The plots, report.md and report.html of ``report`` in ``out_dir``: everything but report.json, which they are made from
+    """The plots, report.md and report.html of ``report`` in ``out_dir``: everything but report.json, which they are
+    made from
     (``fedunlearn report DIR`` rebuilds them from a finished run's report.json, computing nothing)."""
     from fedunlearn.reporting.plots import write_plots
 
