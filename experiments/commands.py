@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fedunlearn.evaluation.stats import interval_text
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # The first lines of a page of timings: its measurements are not committed as data, so no command rebuilds it from
@@ -31,10 +33,8 @@ def execute(args: list[str]) -> None:
 
 
 def fmt(stats: dict | None, digits: int = 3) -> str:
-    """mean ± half-width of the 95% interval (mean alone for one seed; - when missing)."""
+    """mean ± half-width of the 95% interval, [low, high] where it is truncated at a bound, the count where
+    every seed sits at a bound (mean alone for one seed; - when missing)."""
     if not stats:
         return "-"
-    text = f"{stats['mean']:.{digits}f}"
-    if stats.get("ci95"):
-        text += f" ± {(stats['ci95'][1] - stats['ci95'][0]) / 2:.{digits}f}"
-    return text
+    return f"{stats['mean']:.{digits}f}" + interval_text(stats, digits, sep=" ")

@@ -1,5 +1,12 @@
 """The claims page's arithmetic: per-seed values from a suite's stored cells, intervals, and the held / not held /
-inconclusive verdicts that experiments/claims.py writes."""
+inconclusive verdicts that experiments/claims.py writes.
+
+Every verdict on the page is a pair of one-sided t-tests over seeds: does the claim hold (its side of the bound),
+does it fail (the other side)? The page is one family: Holm's step-down correction runs over all its tests at
+family-wise level 0.05, so a verdict is written as a placeholder while the page is built and decided once every
+test is known (:class:`Family`). With all seeds' values equal, a test's p-value is 0 on the side they lie and 1
+on the other; with one seed there is no test, and the point value decides, marked "(one seed)".
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,9 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
+from scipy import stats as scipy_stats
+
+from fedunlearn.evaluation.stats import holm
 from fedunlearn.reporting.report import md_table
 
 ACC_GAP_KEYS = ("forget_acc", "retain_acc", "test_acc")
@@ -33,24 +43,85 @@ def fmt(summary: Mapping[str, Any] | None, digits: int = 3) -> str:
     return text
 
 
+class Family:
+    """The page's tests. ``test`` returns a placeholder for a verdict; ``all_of`` one for a claim made of parts;
+    ``resolve`` replaces every placeholder in the finished page by held, not held or inconclusive under Holm's
+    correction over all the page's one-sided tests."""
+
+    def __init__(self, alpha: float = 0.05) -> None:
+        self.alpha = alpha
+        self.tests: dict[str, tuple[float, float]] = {}  # token -> (p that it holds, p that it fails)
+        self.parts: dict[str, list[str]] = {}  # token -> its parts' tokens or verdicts
+
+    def reset(self) -> None:
+        self.tests.clear()
+        self.parts.clear()
+
+    def test(self, p_holds: float, p_fails: float) -> str:
+        token = f"\x00V{len(self.tests) + len(self.parts)}\x00"
+        self.tests[token] = (p_holds, p_fails)
+        return token
+
+    def all_of(self, verdicts: list[str]) -> str:
+        token = f"\x00V{len(self.tests) + len(self.parts)}\x00"
+        self.parts[token] = list(verdicts)
+        return token
+
+    def decided(self) -> dict[str, str]:
+        rejected = holm({f"{t}+": p for t, (p, _) in self.tests.items()}
+                        | {f"{t}-": p for t, (_, p) in self.tests.items()}, self.alpha)
+        out = {t: "held" if rejected[f"{t}+"] else "not held" if rejected[f"{t}-"] else "inconclusive"
+               for t in self.tests}
+        for token, parts in self.parts.items():  # composites refer only to earlier tokens
+            out[token] = combine_parts([out.get(p, p) for p in parts])
+        return out
+
+    def resolve(self, text: str) -> str:
+        for token, verdict in self.decided().items():
+            text = text.replace(token, verdict)
+        return text
+
+
+FAMILY = Family()  # the page's family; experiments/claims.py resolves it once the page is written
+
+
+def one_sided(summary: Mapping[str, Any], bound: float) -> tuple[float, float]:
+    """(p that the mean is below ``bound``, p that it is above), from a summary's mean, std and n."""
+    mean, std, n = summary["mean"], summary.get("std") or 0.0, summary["n"]
+    if std == 0:
+        return (0.0 if mean < bound else 1.0), (0.0 if mean > bound else 1.0)
+    t = (mean - bound) / (std / n ** 0.5)
+    return float(scipy_stats.t.cdf(t, n - 1)), float(scipy_stats.t.sf(t, n - 1))
+
+
 def at_most(summary: Mapping[str, Any] | None, bound: float) -> str:
-    """held when the whole interval is at most ``bound``, not held when all of it is above, else inconclusive."""
+    """held when the mean is shown below ``bound`` (a one-sided test, Holm-corrected over the page), not held when
+    it is shown above, else inconclusive; with one seed the point value decides."""
     if not summary or summary.get("mean") is None:
         return "no data"
-    low, high = summary["ci95"] or (summary["mean"], summary["mean"])
-    return "held" if high <= bound else "not held" if low > bound else "inconclusive"
+    if summary["n"] < 2:
+        return ("held" if summary["mean"] <= bound else "not held") + " (one seed)"
+    if summary.get("std") == 0 and summary["mean"] == bound:  # every seed exactly at the bound: "at most" holds
+        return FAMILY.test(0.0, 1.0)
+    below, above = one_sided(summary, bound)
+    return FAMILY.test(below, above)
 
 
 def at_least(summary: Mapping[str, Any] | None, bound: float) -> str:
-    """held when the whole interval is at least ``bound``, not held when all of it is below, else inconclusive."""
+    """held when the mean is shown above ``bound``, not held when shown below, else inconclusive (as at_most)."""
     if not summary or summary.get("mean") is None:
         return "no data"
-    low, high = summary["ci95"] or (summary["mean"], summary["mean"])
-    return "held" if low >= bound else "not held" if high < bound else "inconclusive"
+    if summary["n"] < 2:
+        return ("held" if summary["mean"] >= bound else "not held") + " (one seed)"
+    if summary.get("std") == 0 and summary["mean"] == bound:
+        return FAMILY.test(0.0, 1.0)
+    below, above = one_sided(summary, bound)
+    return FAMILY.test(above, below)
 
 
 def paired_less(reports: Mapping[str, Any], scenario: str, a: str, b: str, key: str = "avg_gap") -> tuple[str, str]:
-    """Whether ``a``'s ``key`` is below ``b``'s, paired by seed: (verdict, the difference a - b with its interval)."""
+    """Whether ``a``'s ``key`` is below ``b``'s, paired by seed (superiority: the difference a - b below 0):
+    (verdict, the difference with its interval)."""
     from fedunlearn.evaluation.stats import summary
 
     seeds = reports[scenario]["seeds"]
@@ -61,9 +132,10 @@ def paired_less(reports: Mapping[str, Any], scenario: str, a: str, b: str, key: 
     if not diffs:
         return "no data", "-"
     diff = summary(diffs)
-    low, high = diff["ci95"] or (diff["mean"], diff["mean"])
-    verdict = "held" if high < 0 else "not held" if low > 0 else "inconclusive"
-    return verdict, fmt(diff)
+    if diff["n"] < 2:
+        return ("held" if diff["mean"] < 0 else "not held") + " (one seed)", fmt(diff)
+    below, above = one_sided(diff, 0.0)
+    return FAMILY.test(below, above), fmt(diff)
 
 
 def per_seed_values(cells_root: Path, suite: str, scenario: str) -> dict[str, dict[str, dict[str, float]]]:
@@ -95,9 +167,15 @@ def load_reports(path: Path) -> dict[str, Any]:
 
 
 
-def all_of(verdicts: list[str]) -> str:
+def combine_parts(verdicts: list[str]) -> str:
     """A claim made of parts holds when every part holds and fails when one part fails."""
+    verdicts = [v.replace(" (one seed)", "") for v in verdicts]
     return "held" if all(v == "held" for v in verdicts) else "not held" if "not held" in verdicts else "inconclusive"
+
+
+def all_of(verdicts: list[str]) -> str:
+    """The verdict of a claim made of parts: decided with the page's family."""
+    return FAMILY.all_of(verdicts)
 
 
 

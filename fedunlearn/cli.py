@@ -35,6 +35,10 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="rebuild finished runs' report.md and plots from their report.json, "
                                            "computing nothing")
     report.add_argument("run_dirs", metavar="DIR", nargs="+", help="a run directory holding report.json")
+    board = sub.add_parser("board", help="rebuild the HTML leaderboard of finished suites from their page json, "
+                                         "computing nothing")
+    board.add_argument("pages", metavar="PATH", nargs="+",
+                       help="a suite's page json (experiments/results/fashion-mnist.json) or a folder of them")
     sub.add_parser("methods", help="list every unlearning method, where it comes from and the requests it serves")
     sub.add_parser("models", help="list every model (model = \"name\"), built-in or from an installed package")
     sub.add_parser("datasets", help="list every data set (dataset = \"name\"), built-in or from an installed package")
@@ -163,6 +167,39 @@ def rebuild_reports(run_dirs: list[str]) -> int:
     return 0
 
 
+def rebuild_boards(paths: list[str]) -> int:
+    """``fedunlearn board PATH...``: each suite page's leaderboard (``<page>.html``) again from its json; a folder
+    stands for every suite page json in it. Every path is checked before any page is written."""
+    import json
+
+    from fedunlearn.reporting.board import write_suite_board
+
+    pages = []
+    for given in paths:
+        path = Path(given)
+        candidates = sorted(path.glob("*.json")) if path.is_dir() else [path]
+        found = []
+        for candidate in candidates:
+            try:
+                data = json.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                print(f"fedunlearn: error: {candidate}: not a readable suite page json ({exc})", file=sys.stderr)
+                return 2
+            if isinstance(data, dict) and {"suite", "scenarios", "command"} <= data.keys():
+                found.append(candidate)
+            elif not path.is_dir():
+                print(f"fedunlearn: error: {candidate}: not a suite page json (written by fedunlearn bench: it has "
+                      "suite, scenarios and command)", file=sys.stderr)
+                return 2
+        if not found:
+            print(f"fedunlearn: error: {given}: no suite page json there", file=sys.stderr)
+            return 2
+        pages += found
+    for page in pages:
+        print(f"leaderboard: {write_suite_board(page, page.parent / 'claims.md')}")
+    return 0
+
+
 def entry() -> int:
     """The ``fedunlearn`` command: ``run`` and ``bench`` work in a supervised child process, so that Ctrl-C
     stops the run and every process it started at once (:mod:`fedunlearn.runtime.supervise`)."""
@@ -187,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         return list_parts(args.command)
     if args.command == "report":
         return rebuild_reports(args.run_dirs)
+    if args.command == "board":
+        return rebuild_boards(args.pages)
     try:
         if args.resume and (args.experiment or args.run_config or args.out):
             raise ConfigError(f"--resume {args.resume!r}: resumes the run as it was configured; "

@@ -222,7 +222,10 @@ SCHEMA: dict[str, Key] = {
                        _fraction_open_closed),
     # Evaluation.
     "cache-dir": Key(str, "runs/cache", "where trained reference models are cached for reuse; empty: no cache"),
-    "verdict-tolerance": Key(float, 0.02, "largest gap to the reference still judged equal", _at_least(0.0)),
+    "verdict-tolerance": Key(float, 0.02, "largest gap to the reference still judged equal (without a noise floor)",
+                             _at_least(0.0)),
+    "noise-floor": Key(bool, False, "also train a second reference per seed (another initialisation and client "
+                                    "sampling): how far two retrainings differ sets each metric's margin"),
     "mia-samples": Key(int, 0, "SalUn's MIA-efficacy: at most this many members and non-members per SVM, the first "
                                "in data-set order (0: all of them, SalUn's protocol)", _at_least(0)),
     "backdoor-client": Key(int, -1, "client whose data carries a backdoor trigger (-1: none)", _at_least(-1)),

@@ -24,7 +24,7 @@ from fedunlearn.data.federation import Federation
 from fedunlearn.evaluation.evaluator import Evaluator
 from fedunlearn.learning.models import build_model
 from fedunlearn.learning.training import derive_seed
-from fedunlearn.reporting.report import REFERENCE, combine, seed_report
+from fedunlearn.reporting.report import REFERENCE, SECOND_REFERENCE, combine, seed_report
 from fedunlearn.runtime import device, environment
 from fedunlearn.runtime.checkpoint import ModelCache, RunCheckpoints, original_key, reference_key, safe_name
 from fedunlearn.runtime.deadline import AnswerClock
@@ -65,10 +65,12 @@ def identify_clients(grid: Grid, nodes: list[int], config: Mapping[str, Any], ti
     return clients
 
 
-def initial_model(config: Mapping[str, Any], federation: Federation) -> ArrayRecord:
-    """The seeded initial global model shared by the original training and the reference."""
+def initial_model(config: Mapping[str, Any], federation: Federation, replicate: int = 1) -> ArrayRecord:
+    """The seeded initial global model shared by the original training and the reference (``replicate`` 2: the
+    second reference's, another initialisation from the same seed)."""
     data = federation.data
-    model = build_model(config["model"], data.input_shape, data.num_classes, seed=derive_seed(config["seed"], "init"))
+    seed = derive_seed(config["seed"], "init") if replicate == 1 else derive_seed(config["seed"], "init", replicate)
+    model = build_model(config["model"], data.input_shape, data.num_classes, seed=seed)
     return ArrayRecord(model.state_dict())
 
 
@@ -111,6 +113,9 @@ def run_seed(
             session, initial, federation.target_client, tuple(recorders.values())))}
         phases["original"].kept["recorders"] = recorders
         phases[REFERENCE] = phase(REFERENCE, lambda: train_reference(session, initial))
+        if config["noise-floor"]:  # a second retraining: how far two references differ on every metric
+            phases[SECOND_REFERENCE] = phase(SECOND_REFERENCE, lambda: train_reference(
+                session, initial_model(config, federation, replicate=2), replicate=2))
         steps = federation.request.steps
         for label, method, method_config in variants:
             served = phases["original"]
@@ -196,10 +201,12 @@ def train_original(session: FederatedSession, initial: ArrayRecord, kept_client:
         reuse=not recorders)
 
 
-def train_reference(session: FederatedSession, initial: ArrayRecord) -> PhaseResult:
-    """The reference: FedAvg from scratch on the retained data, or the same model from the cache."""
-    return _cached(session, "reference", reference_key(session.config), lambda: session.run_phase(
-        REFERENCE, initial, session.config["num-server-rounds"], view="retain"))
+def train_reference(session: FederatedSession, initial: ArrayRecord, replicate: int = 1) -> PhaseResult:
+    """The reference: FedAvg from scratch on the retained data, or the same model from the cache. ``replicate`` 2
+    is the second reference: its own initial model, and its phase name seeds other client samples and batches."""
+    name = REFERENCE if replicate == 1 else SECOND_REFERENCE
+    return _cached(session, "reference", reference_key(session.config, replicate), lambda: session.run_phase(
+        name, initial, session.config["num-server-rounds"], view="retain"))
 
 
 def run_experiment(

@@ -7,10 +7,27 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "experiments"))
 
 import claims  # noqa: E402
+import pytest  # noqa: E402
+
+T9 = 2.2621571627409915  # t(0.975, 9): the hand-made summaries stand for 10 seeds
+
+
+@pytest.fixture(autouse=True)
+def fresh_family():
+    """Each test is a page of its own: its tests alone form the family Holm's correction runs over."""
+    claims.FAMILY.reset()
+    yield
+    claims.FAMILY.reset()
+
+
+def page(lines) -> str:
+    return claims.FAMILY.resolve("\n".join(lines))
 
 
 def _stat(mean, low=None, high=None):
-    return {"mean": mean, "ci95": [low, high] if low is not None else None}
+    """A summary over 10 seeds whose 95% interval is [low, high] (no interval: every seed the same)."""
+    std = 0.0 if low is None else (high - low) / 2 * 10 ** 0.5 / T9
+    return {"mean": mean, "ci95": [low, high] if low is not None else None, "std": std, "n": 10}
 
 
 def _model(**stats):
@@ -30,7 +47,7 @@ def test_a_class_method_is_held_when_it_forgets_and_keeps_and_not_held_when_it_l
     broken = _model(metrics__forget_acc=_stat(0.0, 0.0, 0.0), metrics__test_retain_acc=_stat(0.5, 0.4, 0.6),
                     gap__test_retain_acc=_stat(-0.41, -0.5, -0.3))
     reports = {"class-dirichlet": _scenario({"retrain": retrain, "lra-npp": good, "wf-net": broken})}
-    text = "\n".join(claims.five_methods_section(reports))
+    text = page(claims.five_methods_section(reports))
     lra = next(line for line in text.splitlines() if line.startswith("| `lra-npp`"))
     wf = next(line for line in text.splitlines() if line.startswith("| `wf-net`"))
     assert lra.endswith("| **held** |") and "| held | 0.900 [0.890, 0.910] vs 0.910 [0.900, 0.920] | held |" in lra
@@ -49,7 +66,7 @@ def test_salun_is_judged_by_its_avg_gap_against_fine_tuning_paired_by_seed():
                 "finetune": {"0": {"avg_gap": 0.10}, "1": {"avg_gap": 0.10}, "2": {"avg_gap": 0.10}}}
     reports = {"class-dirichlet": _scenario({"retrain": retrain, "salun": salun, "finetune": finetune},
                                             per_seed=per_seed)}
-    row = next(line for line in claims.five_methods_section(reports) if line.startswith("| `salun`"))
+    row = next(line for line in page(claims.five_methods_section(reports)).splitlines() if line.startswith("| `salun`"))
     assert "held (-0.080 [" in row and row.endswith("| **held** |")
 
 
@@ -59,7 +76,8 @@ def test_a_sample_method_forgets_when_its_forget_accuracy_is_the_reference_s_wit
     l2ul = _model(metrics__forget_acc=_stat(0.0, 0.0, 0.0), gap__forget_acc=_stat(-0.88, -0.91, -0.85),
                   gap__retain_acc=_stat(-0.05, -0.06, -0.04))
     reports = {"sample-few": _scenario({"retrain": retrain, "l2ul[l2ul-eps=2.0]": l2ul}, forget_class=-1)}
-    row = next(line for line in claims.five_methods_section(reports) if line.startswith("| `l2ul[l2ul-eps=2.0]`"))
+    row = next(line for line in page(claims.five_methods_section(reports)).splitlines()
+               if line.startswith("| `l2ul[l2ul-eps=2.0]`"))
     assert "| held |" in row  # the interval of the forget gap (all below 0) is at most the tolerance
     assert "| not held |" in row and row.endswith("| **not held** |")  # retain_acc lost 0.04-0.06
 
@@ -83,9 +101,9 @@ def test_acc_gap_is_avg_gap_without_its_mia_term_and_an_order_needs_every_pair(t
     values = claims.per_seed_values(tmp_path / "cells", "suite", "class-dirichlet")
     assert abs(values["not"]["0"]["acc_gap"] - 0.13) < 1e-12  # (0.3 + 0.06 + 0.03) / 3
     assert values["not"]["0"]["avg_gap"] == 0.3475
-    assert claims.order_verdict([("a", "b", "held", ""), ("b", "c", "held", "")]) == "held"
-    assert claims.order_verdict([("a", "b", "held", ""), ("b", "c", "inconclusive", "")]) == "inconclusive"
-    assert claims.order_verdict([("a", "b", "not held", ""), ("b", "c", "inconclusive", "")]) == "not held"
+    assert page([claims.order_verdict([("a", "b", "held", ""), ("b", "c", "held", "")])]) == "held"
+    assert page([claims.order_verdict([("a", "b", "held", ""), ("b", "c", "inconclusive", "")])]) == "inconclusive"
+    assert page([claims.order_verdict([("a", "b", "not held", ""), ("b", "c", "inconclusive", "")])]) == "not held"
 
 
 def test_the_lower_rate_section_compares_variants_of_one_learning_rate_with_each_other():
@@ -100,9 +118,25 @@ def test_the_lower_rate_section_compares_variants_of_one_learning_rate_with_each
     models = {f"not{lr}": _model(avg_gap=_stat(0.05, 0.03, 0.07)), f"finetune{lr}": _model(avg_gap=_stat(0.10)),
               f"noise{lr}": _model(avg_gap=_stat(0.20)), "not": _model(avg_gap=_stat(0.5)),
               "finetune": _model(avg_gap=_stat(0.01)), "retrain": _model()}
-    text = "\n".join(claims.lower_rate_section({"learning-rate": _scenario(models, per_seed=per_seed)}))
+    text = page(claims.lower_rate_section({"learning-rate": _scenario(models, per_seed=per_seed)}))
     row = next(line for line in text.splitlines() if line.startswith("| learning-rate | 0.050"))
     assert "| -0.050 [" in row and row.endswith("| held | -0.050 [-0.075, -0.025] | held |")
     assert f"| not{lr} < noise{lr} | -0.150 [" in text
     assert "Whole order by avg_gap: **held**; by acc_gap: **held**." in text
     assert "Not computed yet" in "\n".join(claims.lower_rate_section(None))
+
+
+def test_holms_correction_makes_a_verdict_that_holds_alone_inconclusive_among_many():
+    """One bound test with p = 0.02 holds alone (0.02 <= 0.05 / 2, its two one-sided hypotheses) and is inconclusive
+    among ten (the smallest of 20 hypotheses must be below 0.05 / 20 = 0.0025); by hand from the t-distribution."""
+    from scipy import stats
+
+    n, std = 10, 0.01
+    t = stats.t.isf(0.02, n - 1)  # the mean that many standard errors below the bound: p = 0.02 exactly
+    summary = {"mean": 0.05 - t * std / n ** 0.5, "std": std, "n": n, "ci95": None}
+    assert page([claims.at_most(summary, 0.05)]) == "held"
+    claims.FAMILY.reset()
+    assert page([claims.at_most(summary, 0.05) for _ in range(10)]).split("\n") == ["inconclusive"] * 10
+    claims.FAMILY.reset()
+    assert page([claims.at_most({"mean": 0.3, "std": 0.0, "n": 5, "ci95": None}, 0.05)]) == "not held"
+    assert claims.at_most({"mean": 0.01, "std": None, "n": 1, "ci95": None}, 0.05) == "held (one seed)"

@@ -298,3 +298,24 @@ def test_l2ul_and_salun_serve_a_sample_request_through_a_ray_simulation(tmp_path
     assert details["adversarial_examples"] == 4 * report["data"]["forget_samples"] and details["client"] == 1
     assert l2ul["cost"]["client_rounds"] == 1 and [h["round"] for h in l2ul["history"]] == [0, 1]
     assert report["models"]["salun"]["cost"]["client_rounds"] == 6
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+def test_a_second_reference_measures_the_noise_floor_and_shares_the_cache(tmp_path, small_run):
+    """noise-floor = true: a second retraining (another initialisation and client sampling) beside the reference,
+    which still comes from the cache the first run filled; its gaps are the noise floor, and they set the margins."""
+    out = tmp_path / "floor"
+    assert main(["run", "--run-config", f"{SMALL} noise-floor=true cache-dir='{small_run / 'cache'}'",
+                 "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    first = json.loads((small_run / "run" / "report.json").read_text())
+    models = report["models"]
+    assert models["retrain"]["details"]["0"]["cache"] == "reused"  # the first run's reference
+    assert models["retrain"]["metrics"] == first["models"]["retrain"]["metrics"]
+    assert models["retrain-2"]["details"]["0"]["cache"] == "trained" and "speedup" not in models["retrain-2"]
+    assert models["retrain-2"]["cost"]["client_rounds"] == models["retrain"]["cost"]["client_rounds"]
+    assert models["retrain-2"]["gap"] != models["retrain"]["gap"]  # another training: not the same model
+    assert set(report["noise_floor"]) >= {"forget_acc", "retain_acc", "test_acc"}
+    assert all(f["margin"] >= 0.01 for f in report["noise_floor"].values())
+    assert "Noise floor (`retrain-2`" in (out / "report.md").read_text()

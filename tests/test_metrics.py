@@ -204,3 +204,26 @@ def test_salun_efficacy_without_targets_or_sides():
     empty = (np.zeros((0, 3)), np.zeros(0, int))
     assert salun_mia_efficacy(members, members, empty)["confidence"] is None
     assert salun_mia_efficacy(empty, members, members)["confidence"] is None
+
+
+def test_intervals_are_truncated_to_the_range_and_all_at_a_bound_is_a_count():
+    from fedunlearn.evaluation.stats import interval_text, summary
+
+    # 0.9, 1.0, 1.0: mean 0.9667, sd 0.0577, t(2) = 4.303: half-width 0.1434 -> [0.8233, 1.1101] truncated at 1
+    s = summary([0.9, 1.0, 1.0], bounds=(0.0, 1.0))
+    assert s["ci95"][0] == pytest.approx(0.96667 - 4.30265 * 0.057735 / 3 ** 0.5, abs=1e-4) and s["ci95"][1] == 1.0
+    assert interval_text(s) == " [0.823, 1.000]"
+    full = summary([0.4, 0.5, 0.6], bounds=(0.0, 1.0))  # +-0.248, inside the range: shown as a half-width
+    assert interval_text(full) == " ±0.248" and interval_text(full, sep=" ") == " ± 0.248"
+    zeros = summary([0.0, 0.0, 0.0, 0.0, 0.0], bounds=(0.0, 1.0))
+    assert zeros["ci95"] is None and zeros["at_bound"] == 0.0 and interval_text(zeros) == " (5/5 seeds at 0)"
+    assert summary([0.0, 0.0], bounds=None)["ci95"] == [0.0, 0.0]  # unbounded: no count
+    assert interval_text(summary([0.3])) == ""
+
+
+def test_holm_rejects_step_down_at_the_family_level():
+    from fedunlearn.evaluation.stats import holm
+
+    # m = 4, alpha 0.05: 0.01 <= 0.0125 yes, 0.015 <= 0.0167 yes, 0.03 > 0.025 stop: 0.04 not tested
+    assert holm({"a": 0.03, "b": 0.01, "c": 0.04, "d": 0.015}) == {"a": False, "b": True, "c": False, "d": True}
+    assert holm({"a": 0.02}) == {"a": True} and holm({}) == {}

@@ -21,14 +21,16 @@ FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 BENCH = "fedunlearn bench experiments/bench/{}.toml --out experiments/results"
 # page -> (the command the page names, the files the command writes besides the page)
 REBUILT = {
-    "benchmark.md": (BENCH.format("default"), ["benchmark.json", "plots/benchmark"]),
-    "fashion-mnist.md": (BENCH.format("fashion-mnist"), ["fashion-mnist.json", "plots/fashion-mnist"]),
+    "benchmark.md": (BENCH.format("default"), ["benchmark.json", "benchmark.html", "plots/benchmark"]),
+    "fashion-mnist.md": (BENCH.format("fashion-mnist"), ["fashion-mnist.json", "fashion-mnist.html",
+                                                         "plots/fashion-mnist"]),
     "fashion-mnist-learning-rate.md": (BENCH.format("fashion-mnist-learning-rate"),
-                                       ["fashion-mnist-learning-rate.json", "plots/fashion-mnist-learning-rate"]),
+                                       ["fashion-mnist-learning-rate.json", "fashion-mnist-learning-rate.html",
+                                        "plots/fashion-mnist-learning-rate"]),
     "fashion-mnist-sweep.md": (BENCH.format("fashion-mnist-sweep"),
-                               ["fashion-mnist-sweep.json", "plots/fashion-mnist-sweep"]),
-    "amp.md": (BENCH.format("amp"), ["amp.json", "plots/amp"]),
-    "claims.md": ("experiments/claims.py", []),
+                               ["fashion-mnist-sweep.json", "fashion-mnist-sweep.html", "plots/fashion-mnist-sweep"]),
+    "amp.md": (BENCH.format("amp"), ["amp.json", "amp.html", "plots/amp"]),
+    "claims.md": ("experiments/claims.py", ["fashion-mnist.html"]),  # the leaderboard shows the claims
     "fucrt.md": ("experiments/fucrt.py report", []),
     "negation.md": ("experiments/negation.py report", []),
     "faults.md": ("experiments/faults.py report", []),
@@ -95,10 +97,11 @@ def test_run_reports_rebuild_from_their_report_json(checkout):
     rebuilt = [checkout / "experiments" / "results" / run for run in RUN_REPORTS]
     for folder in rebuilt:
         (folder / "report.md").unlink()
+        (folder / "report.html").unlink(missing_ok=True)
         shutil.rmtree(folder / "plots", ignore_errors=True)
     done = subprocess.run(_argv(f"fedunlearn report {' '.join(map(str, rebuilt))}"), capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    differ = [d for run, folder in zip(RUN_REPORTS, rebuilt) for name in ("report.md", "plots")
+    differ = [d for run, folder in zip(RUN_REPORTS, rebuilt) for name in ("report.md", "report.html", "plots")
               if (RESULTS / run / name).exists() for d in _same_tree(RESULTS / run / name, folder / name)]
     assert len(RUN_REPORTS) >= 10 and differ == []

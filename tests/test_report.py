@@ -62,7 +62,8 @@ def test_table_shows_the_interval_half_width_and_the_gap():
     header, rows = table_rows(report)
     fine = rows[[r[0] for r in rows].index("finetune")]
     half = 4.302652729911275 * 0.01 / 3 ** 0.5
-    assert fine[header.index("forget_acc")] == f"0.010 ±{half:.3f} (+0.010)"
+    # 0.00, 0.01, 0.02: the interval [-0.015, 0.035] is truncated at 0, the range of an accuracy
+    assert fine[header.index("forget_acc")] == f"0.010 [0.000, {0.01 + half:.3f}] (+0.010)"
 
 
 def test_single_seed_report_says_it_has_no_interval():
@@ -130,3 +131,56 @@ def test_a_diverged_model_is_named_under_the_table_and_a_healthy_one_is_not():
     assert diverged_note({"retrain": models["retrain"]}) == ""
     lines = notes(models)  # the no-signal note (not's mia_auc 0.5), then the diverged note, each + a blank line
     assert len(lines) == 4 and lines[1] == lines[3] == "" and lines[2] == diverged_note(models)
+
+
+def _collapsing(seed_collapses: bool, original_collapses: bool = False):
+    models = {"original": (_metrics(0.9), Cost(15, 30, 3, 4, 3.0)), "retrain": (_metrics(), Cost(15, 30, 3, 4, 3.0)),
+              "finetune": (_metrics(0.02), Cost(5, 10, 1, 1, 1.0))}
+    if seed_collapses:  # a constant prediction: 0.1 on the retained classes of 10
+        models["finetune"] = ({**_metrics(0.0), "test_retain_acc": 0.1, "retain_acc": 0.1}, Cost(5, 10, 1, 1, 1.0))
+    if original_collapses:
+        models["original"] = ({**_metrics(0.0), "test_retain_acc": 0.1}, Cost(15, 30, 3, 4, 3.0))
+    return seed_report(models)
+
+
+def test_a_diverged_seed_is_counted_and_kept_out_of_the_means_and_verdicts():
+    data = {"num_classes": 10}
+    report = combine(CONFIG, {"kind": "class"}, {0: _collapsing(False), 1: _collapsing(True), 2: _collapsing(False)},
+                     data)
+    fine = report["models"]["finetune"]
+    assert fine["diverged"] == [1] and fine["metrics"]["test_retain_acc"] == pytest.approx(1.0)
+    assert fine["stats"]["metrics.forget_acc"]["n"] == 2 and fine["verdict"]["overall"].startswith("diverged 1/3; ")
+    assert report["models"]["retrain"]["diverged"] == [] and report["not_learned"] == []
+    from fedunlearn.reporting.report import sanity_lines
+    assert "finetune 1/3 (seed 1)" in sanity_lines(report)[0] and "at most 0.20" in sanity_lines(report)[0]
+
+
+def test_a_scenario_whose_original_did_not_learn_gives_no_verdicts():
+    report = combine(CONFIG, {"kind": "class"}, {s: _collapsing(False, original_collapses=True) for s in range(3)},
+                     {"num_classes": 10})
+    assert report["not_learned"] == ["original"]
+    assert all(e["verdict"]["overall"] == "no verdict: original did not learn" for e in report["models"].values())
+    assert all(v is None for v in report["models"]["finetune"]["verdict"]["metrics"].values())
+
+
+def test_a_second_reference_sets_each_metrics_margin_from_the_noise_floor():
+    from fedunlearn.reporting.report import MIN_MARGIN, sanity_lines
+
+    def seed(second_forget, method_forget):
+        return seed_report({"original": (_metrics(0.9), Cost(15, 30, 3, 4, 3.0)),
+                            "retrain": (_metrics(0.10), Cost(15, 30, 3, 4, 3.0)),
+                            "retrain-2": (_metrics(second_forget), Cost(15, 30, 3, 4, 3.0)),
+                            "finetune": (_metrics(method_forget), Cost(5, 10, 1, 1, 1.0))})
+
+    # retrain-2's forget_acc gaps: +0.04, -0.06, +0.05: |gap| 0.04, 0.06, 0.05, mean 0.05, sd 0.01, t(2) 4.303:
+    # upper 0.05 + 4.303 * 0.01 / sqrt(3) = 0.0748. The method's gaps 0.05, 0.05, 0.06: interval inside it.
+    report = combine(CONFIG, {"kind": "class"}, {0: seed(0.14, 0.15), 1: seed(0.04, 0.15), 2: seed(0.15, 0.16)})
+    floor = report["noise_floor"]["forget_acc"]
+    assert floor["mean"] == pytest.approx(0.05) and floor["margin"] == pytest.approx(0.05 + 4.30265 * 0.01 / 3 ** 0.5,
+                                                                                     abs=1e-4)
+    fine = report["models"]["finetune"]
+    assert fine["verdict"]["metrics"]["forget_acc"] == "within"  # with the tolerance 0.02 it would differ
+    assert report["noise_floor"]["retain_acc"]["margin"] == MIN_MARGIN  # both references agree exactly: the minimum
+    assert "speedup" not in report["per_seed"]["0"]["retrain-2"]
+    assert "forget_acc 0.050 (margin 0.075)" in sanity_lines(report)[0]
+    assert combine(CONFIG, {"kind": "class"}, {0: _seed(0.0)})["noise_floor"] == {}

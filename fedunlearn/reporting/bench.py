@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping
 
 from fedunlearn.config import DEFAULTS, ConfigError, _safe_name, method_variants, read_toml, unread_method_keys
 from fedunlearn.evaluation.evaluator import AVG_GAP_TEXT
+from fedunlearn.evaluation.stats import interval_text
 from fedunlearn.reporting.report import (
     NO_SIGNAL,
     REFERENCE,
@@ -29,6 +30,7 @@ from fedunlearn.reporting.report import (
     no_signal_note,
     notes,
     one_off_lines,
+    sanity_lines,
     sequential_rows,
 )
 from fedunlearn.runtime import environment
@@ -192,8 +194,8 @@ def _stat(entry: Mapping[str, Any], key: str) -> str:
     mean = stats["mean"]
     text = (f"{mean:.0f}" if key == "cost.client_rounds" else f"{mean:.1f}" if key == "cost.seconds"
             else f"{mean:.1f}x" if key.startswith("speedup") else f"{mean:.3f}")
-    if stats.get("ci95") and key.startswith(("metrics.", "avg_gap")):
-        text += f" ±{(stats['ci95'][1] - stats['ci95'][0]) / 2:.3f}"
+    if key.startswith(("metrics.", "avg_gap")):
+        text += interval_text(stats)
     gap = entry["stats"].get(f"gap.{key.split('.', 1)[1]}") if key.startswith("metrics.") else None
     if gap and gap.get("mean") is not None:
         text += f" ({gap['mean']:+.3f})"
@@ -211,6 +213,8 @@ def scenario_table(report: Mapping[str, Any]) -> list[str]:
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {verdict} |")
     if extra := notes(models):
         lines += ["", *extra[:-1]]  # each note after a blank line
+    for line in sanity_lines(report):
+        lines += ["", line]
     return lines
 
 
@@ -248,7 +252,7 @@ def machines(cells: list[Cell]) -> str:
 
 def write_page(suite: Suite, reports: Mapping[str, dict], out: Path, command: str, machine: str,
                missing: list[Cell] = ()) -> Path:
-    """``<page>.md``, ``<page>.json`` and ``plots/<page>/`` in ``out``. ``reports`` holds the scenarios with at
+    """``<page>.md``, ``<page>.json``, ``<page>.html`` (the leaderboard) and ``plots/<page>/`` in ``out``. ``reports`` holds the scenarios with at
     least one stored cell; a page with ``missing`` cells says which, at its top and in each scenario."""
     from fedunlearn.reporting.plots import write_benchmark_plot
 
@@ -262,7 +266,9 @@ def write_page(suite: Suite, reports: Mapping[str, dict], out: Path, command: st
         f"# Benchmark: {suite.name}",
         "",
         f"Suite `{suite.path}`, seeds {', '.join(map(str, suite.seeds))}: means over seeds, ± half-width of the 95% "
-        "t-interval, in brackets the gap to the reference (`retrain`, FedAvg from scratch without the deleted data; "
+        "t-interval ([low, high] where the interval is truncated to the metric's range; \"n/n seeds at 0\" where "
+        "every seed sits at a bound), in brackets the gap to the reference (`retrain`, FedAvg from scratch without "
+        "the deleted data; "
         f"the goal is a gap of 0). `avg_gap` = {AVG_GAP_TEXT}; "
         "`speedup` = the reference's client trainings / the method's; `seconds` is wall time of the phase. "
         f"The verdict is the equivalence test of `fedunlearn run` (tolerance "
@@ -308,4 +314,7 @@ def write_page(suite: Suite, reports: Mapping[str, dict], out: Path, command: st
             if cached:
                 lines += [f"The {model} model of seed(s) {', '.join(cached)} was reused from the cache.", ""]
     (out / f"{suite.page}.md").write_text("\n".join(lines), encoding="utf-8")
+    from fedunlearn.reporting.board import write_suite_board
+
+    write_suite_board(out / f"{suite.page}.json", out / "claims.md")  # the leaderboard, beside the page
     return out / f"{suite.page}.md"

@@ -135,7 +135,7 @@ class RunCheckpoints:
 
 # Keys that do not change the reference model: reports, the evaluator, unlearning and method settings.
 NOT_IN_REFERENCE = ("name", "out-dir", "seeds", "cache-dir", "unlearn-methods", "unlearn-rounds", "verdict-tolerance",
-                    "mia-samples")
+                    "mia-samples", "noise-floor")
 # ... nor the original model, which is trained before any request: the request's keys too.
 REQUEST_KEYS = ("forget-class", "then-forget-classes", "forget-client", "forget-samples", "forget-samples-client",
                 "forget-samples-path", "forget-backdoor")
@@ -162,11 +162,11 @@ def _key(config: Mapping[str, Any], leave_out: tuple[str, ...], extra: Mapping[s
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def reference_key(config: Mapping[str, Any]) -> str:
+def reference_key(config: Mapping[str, Any], replicate: int = 1) -> str:
     """A hash of everything that determines the reference model of ``config['seed']``: the experiment keys
     that shape data, federation, request and training, the contents of any data or index file, and the
-    versions of fedunlearn and torch."""
-    return _key(config, NOT_IN_REFERENCE, {})
+    versions of fedunlearn and torch; ``replicate`` 2 is the second reference (the noise floor's)."""
+    return _key(config, NOT_IN_REFERENCE, {} if replicate == 1 else {"replicate": replicate})
 
 
 def original_key(config: Mapping[str, Any], kept_client: int | None) -> str:
