@@ -161,8 +161,12 @@ def load_reports(path: Path) -> dict[str, Any]:
     """A suite's page data, each scenario with its per-seed values from the stored cells beside the page."""
     bench = json.loads(path.read_text(encoding="utf-8"))
     reports = bench["scenarios"]
-    for name in reports:
-        reports[name]["per_seed_values"] = per_seed_values(path.parent / "cells", bench["suite"], name)
+    for name, report in reports.items():
+        values = per_seed_values(path.parent / "cells", bench["suite"], name)
+        for model, entry in report["models"].items():  # a diverged seed is no measurement of the method
+            for seed in entry.get("diverged") or []:
+                values.get(model, {}).pop(str(seed), None)
+        report["per_seed_values"] = values
     return reports
 
 

@@ -14,6 +14,7 @@ then combine the seeds into means, intervals and verdicts.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any, Callable, Mapping
 
 from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
@@ -28,7 +29,7 @@ from fedunlearn.reporting.report import REFERENCE, SECOND_REFERENCE, combine, se
 from fedunlearn.runtime import device, environment
 from fedunlearn.runtime.checkpoint import ModelCache, RunCheckpoints, original_key, reference_key, safe_name
 from fedunlearn.runtime.deadline import AnswerClock
-from fedunlearn.runtime.phase import PhaseResult
+from fedunlearn.runtime.phase import Cost, PhaseResult
 from fedunlearn.runtime.progress import Progress
 
 from . import methods
@@ -196,9 +197,23 @@ def train_original(session: FederatedSession, initial: ArrayRecord, kept_client:
     target), or the same model from the cache; not from the cache when a method records the training
     (FedEraser's recorders must see every round)."""
     config = session.config
-    return _cached(session, "original", original_key(config, kept_client), lambda: session.run_phase(
-        "original", initial, config["num-server-rounds"], view="all", keep_client=kept_client, recorders=recorders),
-        reuse=not recorders)
+
+    def train() -> PhaseResult:
+        result = session.run_phase("original", initial, config["num-server-rounds"], view="all",
+                                   keep_client=kept_client, recorders=recorders)
+        for recorder in recorders:  # what trained beside the model is its method's one-off cost, not the model's
+            if getattr(recorder, "action", None) and hasattr(recorder, "cost"):
+                result.cost = without(result.cost, recorder.cost)
+        return result
+
+    return _cached(session, "original", original_key(config, kept_client), train, reuse=not recorders)
+
+
+def without(cost: Cost, companion: Cost) -> Cost:
+    """The original training's cost less what a companion (GENIU's generator) added to the same rounds: its bytes
+    both ways and its clients' seconds (the rounds and client trainings are the model's own)."""
+    return replace(cost, bytes_down=cost.bytes_down - companion.bytes_down, bytes_up=cost.bytes_up - companion.bytes_up,
+                   seconds=max(0.0, cost.seconds - companion.seconds))
 
 
 def train_reference(session: FederatedSession, initial: ArrayRecord, replicate: int = 1) -> PhaseResult:

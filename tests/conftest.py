@@ -35,7 +35,7 @@ def pytest_unconfigure(config):
 # experiments/unlearning_checks.py (seed 0), with the variants tests/test_end_to_end.py checks beside them.
 RUN_EXTRAS = {
     "class": ('fucrt[fucrt-selection="nearest-centroid";fucrt-lambda-local=0]', "salun[salun-ratio=0.2]",
-              "lra-npp[lra-npp-neurons-share=0.3125]", "geniu[geniu-generator-steps=20]"),
+              "lra-npp[lra-npp-neurons-share=0.3125;lra-npp-top-k-share=0.5]", "geniu[geniu-generator-steps=20]"),
     "client": ("noise",),
     "sample": (),
 }

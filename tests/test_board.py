@@ -29,7 +29,8 @@ SUITE = {"suite": "tiny", "seeds": [0, 1, 2], "command": "fedunlearn bench tiny.
                  "not": _model(0.25, 0.1, 0.4, "differs from retrain on forget_acc", 0.25),
                  "x[k=1]": _model(0.125, 0.0, 0.3, "diverged 1/3; inconclusive on forget_acc", 0.125)},
                    "experiment": {"dataset": "d", "model": "m", "num-clients": 2, "partitioner": "iid",
-                                  "num-server-rounds": 3, "unlearn-rounds": 1}},
+                                  "num-server-rounds": 3, "unlearn-rounds": 1},
+                   "noise_floor": {"forget_acc": {"mean": 0.004, "margin": 0.0123}}},
              "b": {"title": "B", "seeds": [0, 1, 2], "models": {
                  "retrain": _model(0.0, 0.0, 0.0, "no verdict: original did not learn")},
                    "experiment": {"dataset": "d", "model": "m", "num-clients": 2, "partitioner": "iid",
@@ -89,6 +90,7 @@ def test_the_board_shows_the_jsons_numbers_verdicts_in_words_and_not_applicable(
     assert "no verdict" in summary["retrain"]["sort-summary-b"][1]
     assert "../../docs/methods/not.md" in cells.links and "../../docs/methods/x.md" not in cells.links
     assert "A &lt;b&gt;" in page and "http" not in " ".join(cells.links)
+    assert "forget_acc 0.004 (margin 0.012)" in page  # the noise floor where the protocol provides it
     assert "default-src 'none'" in page  # a browser that opens it may load nothing
     assert [verdict_class(t)[1] for t in ("indistinguishable from retrain on these metrics", "differs from retrain on a",
                                           "diverged 2/5; inconclusive on a", "no verdict: x")] == [

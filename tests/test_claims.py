@@ -140,3 +140,18 @@ def test_holms_correction_makes_a_verdict_that_holds_alone_inconclusive_among_ma
     claims.FAMILY.reset()
     assert page([claims.at_most({"mean": 0.3, "std": 0.0, "n": 5, "ci95": None}, 0.05)]) == "not held"
     assert claims.at_most({"mean": 0.01, "std": None, "n": 1, "ci95": None}, 0.05) == "held (one seed)"
+
+
+def test_a_diverged_seed_is_left_out_of_the_paired_comparisons(tmp_path):
+    import json
+
+    folder = tmp_path / "cells" / "suite" / "s"
+    folder.mkdir(parents=True)
+    for seed in (0, 1):
+        model = {"gap": {"forget_acc": 0.1, "retain_acc": 0.0, "test_acc": 0.0}, "avg_gap": 0.1 + seed,
+                 "cost": {"seconds": 1.0}, "metrics": {"test_acc": 0.8}}
+        (folder / f"seed-{seed}.json").write_text(json.dumps({"config": {"seed": seed}, "models": {"not": model}}))
+    (tmp_path / "page.json").write_text(json.dumps({"suite": "suite", "scenarios": {
+        "s": {"seeds": [0, 1], "models": {"not": {"diverged": [1]}}}}}))
+    values = claims.load_reports(tmp_path / "page.json")["s"]["per_seed_values"]["not"]
+    assert set(values) == {"0"} and values["0"]["avg_gap"] == 0.1

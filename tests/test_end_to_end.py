@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -50,7 +51,8 @@ def test_class_deletion_through_a_ray_simulation(tmp_path, capsys):
     assert report["data"]["backdoor_samples"] > 0
     for name, entry in models.items():
         assert 0.0 <= entry["metrics"]["backdoor_asr"] <= 1.0
-        assert entry["stats"]["metrics.forget_acc"]["n"] == 2 and entry["stats"]["metrics.forget_acc"]["ci95"]
+        forget = entry["stats"]["metrics.forget_acc"]
+        assert forget["n"] == 2 and (forget["ci95"] or forget.get("at_bound") is not None)  # an interval, or a count
         mean = sum(report["per_seed"][s][name]["metrics"]["test_acc"] for s in ("0", "1")) / 2
         assert entry["metrics"]["test_acc"] == pytest.approx(mean)
     per_message = payload_bytes(ArrayRecord(build_model("mlp", (1, 8, 8), 10).state_dict()))
@@ -265,9 +267,10 @@ def test_salun_lra_npp_wf_net_and_geniu_unlearn_a_class_through_a_ray_simulation
     assert models["salun"]["details"]["0"]["salient_share"] == pytest.approx(0.5, abs=1e-3)
     assert models["salun[salun-ratio=0.2]"]["details"]["0"]["salient_share"] == pytest.approx(0.2, abs=1e-3)
     assert models["salun"]["cost"]["client_rounds"] == 6 and models["salun"]["cost"]["rounds"] == 3  # +1: saliency
-    lra = models["lra-npp[lra-npp-neurons-share=0.3125]"]
+    lra = models["lra-npp[lra-npp-neurons-share=0.3125;lra-npp-top-k-share=0.5]"]
     assert lra["cost"]["client_rounds"] == 0 and lra["cost"]["bytes_up"] == 0
-    assert len(lra["details"]["0"]["neurons"]) == round(lra["details"]["0"]["width"] * 0.3125)  # a share of the width
+    # shares of the width: 64 of 128 per image, so that at least 40 distinct neurons are there to cut
+    assert lra["details"]["0"]["top_k"] == 64 and len(lra["details"]["0"]["neurons"]) == 40
     assert lra["metrics"]["forget_acc"] < original["metrics"]["forget_acc"]
     # WF-Net and GENIU pay a one-off cost once, reported apart from the request's (which is 0): WF-Net in a
     # round of its own after training, GENIU's generator beside the classifier in every training round.
@@ -279,6 +282,9 @@ def test_salun_lra_npp_wf_net_and_geniu_unlearn_a_class_through_a_ray_simulation
     generator = models["geniu[geniu-generator-steps=20]"]["one_off_cost"]
     assert generator["rounds"] == 0 and generator["client_rounds"] == original["cost"]["client_rounds"]
     assert 0 < generator["bytes_up"] < original["cost"]["bytes_up"]
+    # The original's cost is the model's alone: the same as in a run without GENIU (the cache may share it).
+    model_bytes = payload_bytes(ArrayRecord(build_model("mlp", (1, 8, 8), 10).state_dict()))
+    assert original["cost"]["bytes_up"] == model_bytes * original["cost"]["client_rounds"]
     assert models["wf-net"]["one_off_cost"]["bytes_up"] < original["cost"]["bytes_up"] / 8  # the filters only
     assert "One-off cost of **wf-net**" in (out / "report.md").read_text()
 
@@ -305,9 +311,9 @@ def test_l2ul_and_salun_serve_a_sample_request_through_a_ray_simulation(tmp_path
 def test_a_second_reference_measures_the_noise_floor_and_shares_the_cache(tmp_path, small_run):
     """noise-floor = true: a second retraining (another initialisation and client sampling) beside the reference,
     which still comes from the cache the first run filled; its gaps are the noise floor, and they set the margins."""
-    out = tmp_path / "floor"
-    assert main(["run", "--run-config", f"{SMALL} noise-floor=true cache-dir='{small_run / 'cache'}'",
-                 "--out", str(out)]) == 0
+    out, cache = tmp_path / "floor", tmp_path / "cache"
+    shutil.copytree(small_run / "cache", cache)  # the first run's models, in a cache of this test's own
+    assert main(["run", "--run-config", f"{SMALL} noise-floor=true cache-dir='{cache}'", "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
     first = json.loads((small_run / "run" / "report.json").read_text())
     models = report["models"]

@@ -258,6 +258,11 @@ def suite_board(data: Mapping[str, Any], plot: Path | None = None, claims: str |
                  f'{e(config["num-server-rounds"])} rounds; unlearning: {e(config["unlearn-rounds"])} round(s); '
                  f'seeds {e(", ".join(map(str, report["seeds"])))}.</p>',
                  scenario_table(name, report, docs)]
+        if floor := report.get("noise_floor"):
+            body.append('<p class="meta">Noise floor (a second retraining, <code>retrain-2</code>, against the '
+                        "reference: mean |gap| over seeds) and the equivalence margin it sets: "
+                        + ", ".join(f"{e(k)} {f['mean']:.3f} (margin {f['margin']:.3f})" for k, f in floor.items())
+                        + ".</p>")
         if report.get("not_learned"):
             body.append(f'<p><span class="badge none">no verdicts</span> {e(" and ".join(report["not_learned"]))} '
                         "did not learn on any seed.</p>")
