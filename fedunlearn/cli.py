@@ -32,8 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--verbose", action="store_true", help="show Flower's and Ray's own logs")
     bench.add_argument("--page-only", action="store_true", help="compute nothing: write the page of the cells "
                                                                 "already stored (it names the missing ones)")
-    report = sub.add_parser("report", help="rebuild finished runs' report.md and plots from their report.json, "
-                                           "computing nothing")
+    report = sub.add_parser("report", help="rebuild finished runs' report.md, report.html and plots from their "
+                                           "report.json, computing nothing")
     report.add_argument("run_dirs", metavar="DIR", nargs="+", help="a run directory holding report.json")
     board = sub.add_parser("board", help="rebuild the HTML leaderboard of finished suites from their page json, "
                                          "computing nothing")
@@ -152,7 +152,8 @@ def list_parts(kind: str) -> int:
 
 
 def rebuild_reports(run_dirs: list[str]) -> int:
-    """``fedunlearn report DIR...``: each run's report.md and plots/ again from its report.json; an exit code.
+    """``fedunlearn report DIR...``: each run's report.md, report.html and plots/ again from its report.json; an exit
+    code.
     Every directory is checked before any page is written."""
     from fedunlearn.api import load_report
     from fedunlearn.reporting.report import write_pages

@@ -361,11 +361,9 @@ def seed_list(config: Mapping[str, Any]) -> list[int]:
 # original model or the reference depends on.
 METHOD_KEY_PREFIXES = ["fucrt-", "not-", "tilt-", "ga-", "federaser-", "salun-", "lra-npp-", "l2ul-", "wfnet-",
                        "geniu-"]  # a method's own keys (plugins add theirs)
-# The methods that read each prefix's keys (a plugin's keys are read by the plugin alone).
-METHOD_KEY_READERS = {"fucrt-": ("fucrt",), "not-": ("not", "not-all", "not-last", "noise", "reinit"),
-                      "tilt-": ("head-tilt",), "ga-": ("gradient-ascent",), "federaser-": ("federaser",),
-                      "salun-": ("salun",), "lra-npp-": ("lra-npp",), "l2ul-": ("l2ul",), "wfnet-": ("wf-net",),
-                      "geniu-": ("geniu",)}
+# The methods that read a prefix's keys where they are not the method named by the prefix itself ("fucrt-": fucrt).
+METHOD_KEY_READERS = {"not-": ("not", "not-all", "not-last", "noise", "reinit"), "tilt-": ("head-tilt",),
+                      "ga-": ("gradient-ascent",), "wfnet-": ("wf-net",)}
 
 
 def unread_method_keys(keys, methods) -> set[str]:

@@ -339,13 +339,8 @@ class AccountedFedAvg(FedAvg):
                     self.kept.update(arrays=m.content[self.arrayrecord_key],
                                      examples=m.content["metrics"][self.weighted_by_key])
         self.cost.rounds += 1
-        for recorder in self.recorders:
+        for recorder in self.recorders:  # one that trained something beside the model takes its records back
             recorder.record(server_round, self.sent, replies)
-            for name in getattr(recorder, "content", dict)():  # what it trained beside the model is its own
-                for m in replies:
-                    for key in (name, f"{name}-metrics"):
-                        if key in m.content:
-                            del m.content[key]
         if total_examples == 0:
             arrays, metrics = None, None  # no client had data to train on: keep the model
         else:

@@ -25,7 +25,7 @@ from fedunlearn.data.federation import Federation
 from fedunlearn.evaluation.evaluator import Evaluator
 from fedunlearn.learning.models import build_model
 from fedunlearn.learning.training import derive_seed
-from fedunlearn.reporting.report import REFERENCE, SECOND_REFERENCE, combine, seed_report
+from fedunlearn.reporting.seeds import REFERENCE, SECOND_REFERENCE, combine, seed_report
 from fedunlearn.runtime import device, environment
 from fedunlearn.runtime.checkpoint import ModelCache, RunCheckpoints, original_key, reference_key, safe_name
 from fedunlearn.runtime.deadline import AnswerClock

@@ -15,7 +15,7 @@ from fedunlearn import config as cfg
 from fedunlearn.data.datasets import DATASETS, describe, load_dataset
 from fedunlearn.data.partition import client_partitions
 from fedunlearn.learning.models import MODELS
-from fedunlearn.reporting.report import REFERENCE
+from fedunlearn.reporting.seeds import REFERENCE
 from fedunlearn.runtime import device
 
 from . import methods

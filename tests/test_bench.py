@@ -127,6 +127,23 @@ def test_a_stored_cell_counts_keys_added_later_at_their_default(tmp_path):
     assert not changed.done()  # a new key set away from its default: a different cell
 
 
+def test_keys_of_methods_a_cell_does_not_run_do_not_determine_it(tmp_path):
+    """A method's keys (added, changed or removed since) leave a cell that does not run that method standing; the
+    NoT family shares not-*, and head tilt reads tilt-*."""
+    from fedunlearn.config import unread_method_keys, validate
+    from fedunlearn.reporting.bench import Cell, Scenario
+
+    assert unread_method_keys({"ga-radius", "not-layers", "tilt-beta", "fucrt-temperature", "seed"},
+                              ["noise", "fucrt"]) == {"ga-radius", "tilt-beta"}
+    config = validate({"unlearn-methods": "finetune,fucrt"})
+    cell = Cell(Scenario("s", "S", config), 0, tmp_path / "seed-0.json")
+    for stored in ({**cell.config, "ga-stop-acc": 0.4}, {**cell.config, "geniu-generator-steps": 3}):
+        cell.path.write_text(json.dumps({"config": stored}))
+        assert cell.done()  # a removed key, a changed key: of methods the cell does not run
+    cell.path.write_text(json.dumps({"config": {**cell.config, "fucrt-temperature": 0.1}}))
+    assert not cell.done()  # FUCRT runs here: its key determines the cell
+
+
 def test_a_stored_cell_stands_when_only_keys_that_cannot_change_its_numbers_differ(tmp_path):
     """The rule of fedunlearn/reporting/bench.py: where the run writes and the verdict's tolerance never matter;
     the retry and deadline keys matter only for a cell in which a client failed or was asked again."""

@@ -75,7 +75,7 @@ def test_a_diverged_models_outputs_predict_no_class_and_become_uniform_for_the_a
 
 
 def test_report_means_keep_a_metric_that_only_some_seeds_have():
-    from fedunlearn.reporting.report import _mean_tree
+    from fedunlearn.reporting.seeds import mean_tree
 
-    assert _mean_tree([{"a": 1.0}, {"a": 3.0, "b": 2.0}]) == {"a": 2.0, "b": 2.0}
-    assert _mean_tree([{"a": {"x": 1.0}}, None, {"a": {"x": 2.0}}]) == {"a": {"x": 1.5}}
+    assert mean_tree([{"a": 1.0}, {"a": 3.0, "b": 2.0}]) == {"a": 2.0, "b": 2.0}
+    assert mean_tree([{"a": {"x": 1.0}}, None, {"a": {"x": 2.0}}]) == {"a": {"x": 1.5}}

@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from fedunlearn.reporting.report import combine, new_run_dir, seed_report, write_report
+from fedunlearn.reporting.report import new_run_dir, write_report
+from fedunlearn.reporting.seeds import combine, seed_report
 from fedunlearn.runtime.phase import Cost
 
 CONFIG = {"name": "exp", "out-dir": "", "dataset": "digits", "model": "cnn", "num-clients": 2,
@@ -151,7 +152,9 @@ def test_a_diverged_seed_is_counted_and_kept_out_of_the_means_and_verdicts():
     assert fine["diverged"] == [1] and fine["metrics"]["test_retain_acc"] == pytest.approx(1.0)
     assert fine["stats"]["metrics.forget_acc"]["n"] == 2 and fine["verdict"]["overall"].startswith("diverged 1/3; ")
     assert report["models"]["retrain"]["diverged"] == [] and report["not_learned"] == []
-    from fedunlearn.reporting.report import sanity_lines
+    from fedunlearn.reporting.seeds import diverged
+    assert diverged({**_metrics(), "nonfinite_outputs": 3}, 10) and not diverged(_metrics(), 10)  # the evaluator's count
+    from fedunlearn.reporting.seeds import sanity_lines
     assert "finetune 1/3 (seed 1)" in sanity_lines(report)[0] and "at most 0.20" in sanity_lines(report)[0]
 
 
@@ -164,7 +167,7 @@ def test_a_scenario_whose_original_did_not_learn_gives_no_verdicts():
 
 
 def test_a_second_reference_sets_each_metrics_margin_from_the_noise_floor():
-    from fedunlearn.reporting.report import MIN_MARGIN, sanity_lines
+    from fedunlearn.reporting.seeds import MIN_MARGIN, sanity_lines
 
     def seed(second_forget, method_forget):
         return seed_report({"original": (_metrics(0.9), Cost(15, 30, 3, 4, 3.0)),

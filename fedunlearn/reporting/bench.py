@@ -24,15 +24,14 @@ from fedunlearn.evaluation.evaluator import AVG_GAP_TEXT
 from fedunlearn.evaluation.stats import interval_text
 from fedunlearn.reporting.report import (
     NO_SIGNAL,
-    REFERENCE,
-    combine,
     md_table,
+    mean_text,
     no_signal_note,
     notes,
     one_off_lines,
-    sanity_lines,
     sequential_rows,
 )
+from fedunlearn.reporting.seeds import REFERENCE, combine, sanity_lines
 from fedunlearn.runtime import environment
 
 SUITE_FIELDS = ("name", "page", "seeds", "common", "scenario")
@@ -191,9 +190,7 @@ def _stat(entry: Mapping[str, Any], key: str) -> str:
     stats = entry["stats"].get(key)
     if not stats or stats.get("mean") is None:
         return "-"
-    mean = stats["mean"]
-    text = (f"{mean:.0f}" if key == "cost.client_rounds" else f"{mean:.1f}" if key == "cost.seconds"
-            else f"{mean:.1f}x" if key.startswith("speedup") else f"{mean:.3f}")
+    text = mean_text(key, stats["mean"])
     if key.startswith(("metrics.", "avg_gap")):
         text += interval_text(stats)
     gap = entry["stats"].get(f"gap.{key.split('.', 1)[1]}") if key.startswith("metrics.") else None

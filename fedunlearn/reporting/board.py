@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from fedunlearn.evaluation.stats import interval_text
+from fedunlearn.reporting.report import mean_text
+from fedunlearn.reporting.seeds import floor_line
 
 # (column, dotted key in a model's stats, range of the error bar or None)
 COLUMNS = (("forget_acc", "metrics.forget_acc", (0, 1)), ("retain_acc", "metrics.retain_acc", (0, 1)),
@@ -111,21 +113,11 @@ def error_bar(stats: Mapping[str, Any] | None, bounds: tuple[float, float]) -> s
             f'<circle cx="{x(stats["mean"])}" cy="4" r="2.5" fill="#000"/></svg>')
 
 
-def number(stats: Mapping[str, Any] | None, key: str) -> str:
-    if key == "cost.client_rounds":
-        return f"{stats['mean']:.0f}"
-    if key == "cost.seconds":
-        return f"{stats['mean']:.1f}"
-    if key.startswith("speedup"):
-        return f"{stats['mean']:.1f}x"
-    return f"{stats['mean']:.3f}"
-
-
 def metric_cell(entry: Mapping[str, Any], key: str, bounds) -> str:
     stats = entry.get("stats", {}).get(key)
     if not stats or stats.get("mean") is None:
         return '<td data-value="" class="na">-</td>'
-    text = e(number(stats, key))
+    text = e(mean_text(key, stats["mean"]))
     spread = interval_text(stats).strip() if bounds else ""
     gap = entry.get("stats", {}).get(f"gap.{key.split('.', 1)[1]}") if key.startswith("metrics.") else None
     gap_text = f'<span class="gap">gap {gap["mean"]:+.3f}</span>' if gap and gap.get("mean") is not None else ""
@@ -258,11 +250,8 @@ def suite_board(data: Mapping[str, Any], plot: Path | None = None, claims: str |
                  f'{e(config["num-server-rounds"])} rounds; unlearning: {e(config["unlearn-rounds"])} round(s); '
                  f'seeds {e(", ".join(map(str, report["seeds"])))}.</p>',
                  scenario_table(name, report, docs)]
-        if floor := report.get("noise_floor"):
-            body.append('<p class="meta">Noise floor (a second retraining, <code>retrain-2</code>, against the '
-                        "reference: mean |gap| over seeds) and the equivalence margin it sets: "
-                        + ", ".join(f"{e(k)} {f['mean']:.3f} (margin {f['margin']:.3f})" for k, f in floor.items())
-                        + ".</p>")
+        if line := floor_line(report):  # the noise floor and its margins, where the suite has one
+            body.append(markdown_to_html(line))
         if report.get("not_learned"):
             body.append(f'<p><span class="badge none">no verdicts</span> {e(" and ".join(report["not_learned"]))} '
                         "did not learn on any seed.</p>")

@@ -1,13 +1,10 @@
-"""The report: ``report.json`` (everything), ``report.md`` (tables), ``plots/`` and a terminal table.
-
-:func:`seed_report` scores one seed's models against that seed's reference; :func:`combine` turns
-the seeds' reports into means, standard deviations, 95% intervals and verdicts. Both are pure.
+"""The report: ``report.json`` (everything), ``report.md`` (tables), ``report.html``, ``plots/`` and a terminal
+table, rendered from what :mod:`fedunlearn.reporting.seeds` computes over the seeds.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 from datetime import datetime
 from pathlib import Path
@@ -20,214 +17,17 @@ from rich.table import Table
 from fedunlearn.evaluation.evaluator import (
     ACCURACY_KEYS,
     AVG_GAP_TEXT,
-    GAP_KEYS,
     MIA_SIGNAL_AUC,
     VERDICT_KEYS,
     attack_has_signal,
-    average_gap,
-    gaps,
-    speedups,
 )
 from fedunlearn.evaluation.membership import SALUN_FEATURES
-from fedunlearn.evaluation.stats import interval_text, metric_verdict, overall_verdict, summary
-from fedunlearn.runtime.phase import Cost
+from fedunlearn.evaluation.stats import interval_text
+from fedunlearn.reporting.seeds import BASE_MODELS, mean_tree, sanity_lines
 
-REFERENCE = "retrain"
-SECOND_REFERENCE = "retrain-2"  # with noise-floor = true: another retraining, to see how far two differ
-BASE_MODELS = ("original", REFERENCE, SECOND_REFERENCE)
-# The equivalence margin of a metric, where a second reference measured the noise floor: the upper end of the 95%
-# interval of |retrain-2 - retrain| over seeds, never below MIN_MARGIN (one point of accuracy: a smaller
-# difference is not one a reader would act on, and a floor of 0 on every seed would demand exact equality).
-MIN_MARGIN = 0.01
 TABLE_KEYS = ACCURACY_KEYS + ("mia_efficacy", "neighbour_mia", "backdoor_asr")
 NO_SIGNAL = "†"  # beside a model's MIA numbers when its attack has no signal (see no_signal_note)
-PER_SEED_ONLY = ("history", "details")  # not averaged: the first seed's history, every seed's details
 CONFIG_FILE = "config.json"  # a run directory's validated configuration (what --resume reads)
-
-
-def seed_report(scored: Mapping[str, tuple[dict, Cost]]) -> dict[str, Any]:
-    """{model: metrics, cost, gap, avg_gap (and speedup for methods)} for one seed; ``retrain`` is required.
-
-    The reference's own gaps are zero by construction; the original's show what unlearning must undo.
-    """
-    reference_metrics, reference_cost = scored[REFERENCE]
-    models: dict[str, Any] = {}
-    for name, (metrics, cost) in scored.items():
-        gap = gaps(metrics, reference_metrics)
-        entry: dict[str, Any] = {"metrics": metrics, "cost": cost.to_dict(), "gap": gap, "avg_gap": average_gap(gap)}
-        if name not in BASE_MODELS:
-            entry["speedup"] = speedups(cost, reference_cost)
-        models[name] = entry
-    return models
-
-
-def _mean_tree(values: list) -> Any:
-    """Element-wise mean of same-shaped nested dicts/lists of numbers (None entries are skipped; a key that
-    only some dicts have, such as a metric added after older results were stored, is the mean of those)."""
-    values = [v for v in values if v is not None]
-    if not values:
-        return None
-    first = values[0]
-    if isinstance(first, dict):
-        keys = list(dict.fromkeys(k for v in values for k in v))
-        return {k: _mean_tree([v.get(k) for v in values]) for k in keys}
-    if isinstance(first, list):
-        return [_mean_tree([v[i] for v in values]) for i in range(len(first))]
-    numbers = [v for v in values if v is not None]
-    return float(sum(numbers) / len(numbers)) if numbers else None
-
-
-UNIT = (0.0, 1.0)
-
-
-def bounds_of(key: str) -> tuple[float, float] | None:
-    """The range a flattened report number can take (its interval is truncated to it), or None."""
-    head, _, name = key.partition(".")
-    if head == "metrics" and name in GAP_KEYS or key == "avg_gap" or head == "metrics" and name.startswith("cka_to"):
-        return UNIT
-    if head == "gap" and name in GAP_KEYS:
-        return (-1.0, 1.0)
-    if head in ("cost", "one_off_cost", "speedup") or name.startswith("kl_to_reference"):
-        return (0.0, float("inf"))
-    return None
-
-
-def _leaves(tree: Any, prefix: str = "") -> dict[str, Any]:
-    """Flatten nested dicts/lists into {"a.b.0": value}."""
-    if isinstance(tree, dict):
-        items = tree.items()
-    elif isinstance(tree, list):
-        items = enumerate(tree)
-    else:
-        return {prefix: tree}
-    out: dict[str, Any] = {}
-    for k, v in items:
-        out.update(_leaves(v, f"{prefix}.{k}" if prefix else str(k)))
-    return out
-
-
-# Sanity gates. A model *diverged* on a seed when its outputs are not finite or its accuracy on retained test
-# samples is at most DIVERGED_FACTOR x chance (1 / classes): that seed measures a collapse, not the method, so it
-# is counted ("diverged k/n") and kept out of the means, intervals and verdicts. A scenario whose original model
-# or reference diverged on every seed did not learn: it reports that and no verdicts.
-DIVERGED_FACTOR = 2.0
-
-
-def retained_accuracy(metrics: Mapping[str, Any]) -> float | None:
-    """Accuracy on retained test samples: of the retained classes under a class request, else of the test set."""
-    value = metrics.get("test_retain_acc")
-    return metrics.get("test_acc") if value is None else value
-
-
-def diverged(metrics: Mapping[str, Any], num_classes: int | None) -> bool:
-    """Whether one seed's model collapsed (see DIVERGED_FACTOR)."""
-    numbers = [v for v in _leaves(metrics).values() if isinstance(v, float)]
-    if any(not math.isfinite(v) for v in numbers):
-        return True
-    accuracy = retained_accuracy(metrics)
-    return bool(num_classes) and accuracy is not None and accuracy <= DIVERGED_FACTOR / num_classes
-
-
-def floor_line(report: Mapping[str, Any]) -> str | None:
-    """The noise floor and the margins it sets, one sentence (None without a second reference)."""
-    floor = report.get("noise_floor") or {}
-    if not floor:
-        return None
-    return ("Noise floor (`retrain-2`, a second retraining, against `retrain`: mean |gap| over seeds) and the "
-            "equivalence margin it sets (the upper end of its 95% interval, at least "
-            f"{MIN_MARGIN}): " + ", ".join(f"{k} {f['mean']:.3f} (margin {f['margin']:.3f})" for k, f in floor.items())
-            + ".")
-
-
-def sanity_lines(report: Mapping[str, Any]) -> list[str]:
-    """What a page says under a scenario's table besides the notes: the noise floor and its margins, and what the
-    sanity gates found; one sentence each (empty when there is neither)."""
-    num_classes = report.get("data", {}).get("num_classes")
-    bound = f"{DIVERGED_FACTOR / num_classes:.2f}" if num_classes else f"{DIVERGED_FACTOR:g} x chance"
-    lines = [line] if (line := floor_line(report)) else []
-    if report.get("not_learned"):
-        lines.append(f"**No verdicts:** {' and '.join(report['not_learned'])} did not learn (accuracy on retained "
-                     f"test samples at most {bound}, {DIVERGED_FACTOR:g} x chance, on every seed).")
-    collapsed = {name: e.get("diverged") for name, e in report["models"].items() if e.get("diverged")}
-    if collapsed:
-        seeds = len(report["seeds"])
-        lines.append("Diverged seeds (outputs not finite, or accuracy on retained test samples at most "
-                     f"{bound}), kept out of the means, intervals and verdicts: "
-                     + ", ".join(f"{name} {len(s)}/{seeds} (seed {', '.join(map(str, s))})"
-                                 for name, s in collapsed.items()) + ".")
-    return lines
-
-
-def noise_floor(per_seed: Mapping[int, Mapping[str, Any]], seeds: list) -> dict[str, dict[str, float]]:
-    """Per verdict metric, how far the second reference is from the first over ``seeds``: the mean |gap|, and the
-    equivalence margin it sets (see MIN_MARGIN). Empty without a second reference."""
-    if not seeds or SECOND_REFERENCE not in per_seed[seeds[0]]:
-        return {}
-    out = {}
-    for key in VERDICT_KEYS:
-        gaps = [per_seed[s][SECOND_REFERENCE]["gap"].get(key) for s in seeds]
-        if any(g is None for g in gaps):
-            continue
-        stats = summary([abs(g) for g in gaps], (0.0, 1.0))
-        upper = stats["ci95"][1] if stats.get("ci95") else stats["mean"]
-        out[key] = {"mean": stats["mean"], "margin": max(upper, MIN_MARGIN)}
-    return out
-
-
-def combine(
-    config: Mapping[str, Any],
-    request: Mapping[str, Any],
-    per_seed: Mapping[int, Mapping[str, Any]],
-    data: Mapping[str, Any] | None = None,
-    extras: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The experiment's report from each seed's :func:`seed_report` (seeds in run order).
-
-    ``models[name]`` holds the means over the seeds on which it did not diverge (``metrics``, ``cost``,
-    ``gap``, ``avg_gap``, ``speedup``), ``diverged`` (those seeds), ``stats`` (mean, std, 95% interval and n
-    of every number, by dotted key) and ``verdict`` (per metric and overall, against ``verdict-tolerance``).
-    ``not_learned`` names the base models (original, reference) that diverged on every seed: then no model
-    gets a verdict. With a second reference (``noise-floor``), ``noise_floor`` holds each verdict metric's
-    retrain-vs-retrain distance and the margin it sets, which replaces ``verdict-tolerance`` for that metric.
-    """
-    seeds = list(per_seed)
-    tolerance = config["verdict-tolerance"]
-    num_classes = (data or {}).get("num_classes")
-    collapsed = {name: [s for s in seeds if diverged(per_seed[s][name]["metrics"], num_classes)]
-                 for name in per_seed[seeds[0]]}
-    not_learned = [name for name in BASE_MODELS if len(collapsed.get(name, [])) == len(seeds)]
-    unanchored = set(collapsed.get(REFERENCE, []))  # seeds whose reference collapsed: no gap means anything
-    floor = noise_floor(per_seed, [s for s in seeds if s not in unanchored])
-    margins = {k: f["margin"] for k, f in floor.items()}
-    models: dict[str, Any] = {}
-    for name in per_seed[seeds[0]]:
-        # every seed left out: show them all (the verdict says there is none)
-        kept = [s for s in seeds if s not in collapsed[name] and s not in unanchored] or seeds
-        entries = [{k: v for k, v in per_seed[s][name].items() if k not in PER_SEED_ONLY} for s in kept]
-        entry = _mean_tree(entries)
-        flat = [_leaves(e) for e in entries]
-        entry["stats"] = {k: summary([f[k] for f in flat], bounds_of(k)) for k in flat[0]}
-        entry["diverged"] = list(collapsed[name])
-        if not_learned or len(collapsed[name]) == len(seeds):
-            why = (f"no verdict: {' and '.join(not_learned)} did not learn" if not_learned
-                   else f"no verdict: diverged on every seed")
-            entry["verdict"] = {"metrics": {k: None for k in VERDICT_KEYS}, "overall": why}
-        else:
-            verdicts = {k: metric_verdict(entry["stats"].get(f"gap.{k}"), margins.get(k, tolerance))
-                        for k in VERDICT_KEYS}
-            overall = overall_verdict(verdicts, len(kept))
-            if collapsed[name]:
-                overall = f"diverged {len(collapsed[name])}/{len(seeds)}; " + overall
-            entry["verdict"] = {"metrics": verdicts, "overall": overall}
-        entry["history"] = per_seed[kept[0]][name].get("history", [])
-        if "details" in per_seed[seeds[0]][name]:
-            entry["details"] = {str(s): per_seed[s][name].get("details") for s in seeds}
-        models[name] = entry
-    return {
-        "experiment": dict(config), "request": dict(request), "reference": REFERENCE, "seeds": seeds,
-        "data": dict(data or {}), "models": models, "not_learned": not_learned, "noise_floor": floor,
-        "per_seed": {str(s): dict(per_seed[s]) for s in seeds}, **dict(extras or {}),
-    }
 
 
 def new_run_dir(config: Mapping[str, Any], runs_root: str | Path = "runs") -> Path:
@@ -294,6 +94,17 @@ def _fmt(value: Any, digits: int = 3, signed: bool = False) -> str:
     if isinstance(value, float):
         return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
     return str(value)
+
+
+def mean_text(key: str, mean: float) -> str:
+    """A mean as the pages show it: client trainings whole, seconds to a tenth, a speedup as 1.5x, else 3 places."""
+    if key == "cost.client_rounds":
+        return f"{mean:.0f}"
+    if key == "cost.seconds":
+        return f"{mean:.1f}"
+    if key.startswith("speedup"):
+        return f"{mean:.1f}x"
+    return f"{mean:.3f}"
 
 
 def _cell(entry: Mapping[str, Any], key: str) -> str:
@@ -468,7 +279,7 @@ def sequential_rows(report: Mapping[str, Any]) -> tuple[list[str], list[list[str
             continue
         per_seed = [d.get("requests") for d in (entry.get("details") or {}).values() if d and d.get("requests")]
         for step in range(len(classes)):
-            accs = _mean_tree([seed[step]["forget_acc_by_class"] for seed in per_seed]) if per_seed else {}
+            accs = mean_tree([seed[step]["forget_acc_by_class"] for seed in per_seed]) if per_seed else {}
             rows.append([name, str(step + 1), *(_fmt(accs.get(str(c))) for c in classes)])
     return header, rows
 

@@ -26,6 +26,7 @@ ENTRY_POINTS = "fedunlearn.methods"
 BUILT_IN = "fedunlearn (built-in)"
 METHODS: dict[str, type[UnlearningMethod]] = {}
 ORIGINS: dict[str, str] = {}  # method name -> the package that provides it
+_discovered = False  # every module here and every plugin imported (one imported alone registers only itself)
 
 
 @dataclass(frozen=True)
@@ -50,10 +51,12 @@ def register(cls: type[UnlearningMethod], origin: str = BUILT_IN) -> type[Unlear
 
 
 def _discover() -> None:
+    global _discovered
     for module in pkgutil.iter_modules(__path__):
         if module.name != "base":
             importlib.import_module(f"{__name__}.{module.name}")
     load_plugins()
+    _discovered = True
 
 
 def load_plugins() -> None:
@@ -73,7 +76,7 @@ def load_plugins() -> None:
 
 def available() -> dict[str, frozenset[str]]:
     """Method name -> request kinds it supports, for every registered method (and ``retrain``)."""
-    if not METHODS:
+    if not _discovered:
         _discover()
     names = {name: cls.request_kinds for name, cls in METHODS.items()}
     names["retrain"] = frozenset({"class", "client", "sample", "sequential"})

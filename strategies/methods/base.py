@@ -50,7 +50,7 @@ class UnlearningMethod(ABC):
         A recorder that also trains something on the clients during those rounds (GENIU's generator) has an
         ``action`` (the original rounds then send ``train.<action>``, whose handler trains the classifier
         exactly as plain training does, and the rest beside it) and ``content()``, the records it adds to
-        every training message."""
+        every training message; its ``record`` takes its own records out of the replies before FedAvg sees them."""
         return None
 
     @abstractmethod

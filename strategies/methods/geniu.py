@@ -58,6 +58,7 @@ class GeneratorCompanion:
         self.path = Path(tempfile.mkdtemp(prefix="fedunlearn-geniu-")) if directory is None else Path(directory)
         self.path.mkdir(parents=True, exist_ok=True)
         self.cost = Cost()
+        self._sent_bytes = 0
         saved = self.path / "generator.npz"
         if saved.exists():
             with np.load(saved, allow_pickle=False) as npz:
@@ -69,20 +70,23 @@ class GeneratorCompanion:
             self.state = {k: v.detach().numpy().copy() for k, v in generator.state_dict().items()}
 
     def content(self) -> dict:
-        return {self.name: ArrayRecord({k: Array(v) for k, v in self.state.items()}),
-                f"{self.name}-config": self.settings}
+        """What every training message carries beside the model: the generator and its settings."""
+        record = ArrayRecord({k: Array(v) for k, v in self.state.items()})
+        self._sent_bytes = payload_bytes(record)
+        return {self.name: record, f"{self.name}-config": self.settings}
 
     def record(self, server_round: int, sent, replies) -> None:
+        """Average the clients' generators and count their cost; the generator's records leave the replies, so
+        that FedAvg sees the model alone."""
         answers = [m for m in replies if self.name in m.content]
         if not answers:
             return
-        sent_bytes = payload_bytes(self.content()[self.name])
-        self.state = average_generators([{k: v.numpy() for k, v in m.content[self.name].items()} for m in answers],
+        trained = [(m.content.pop(self.name), m.content.pop(f"{self.name}-metrics")) for m in answers]
+        self.state = average_generators([{k: v.numpy() for k, v in record.items()} for record, _ in trained],
                                         [int(m.content["metrics"]["num-examples"]) for m in answers])
-        seconds = max(float(m.content[f"{self.name}-metrics"]["seconds"]) for m in answers)
-        self.cost = self.cost.add(Cost(client_rounds=len(answers), bytes_down=sent_bytes * len(answers),
-                                       bytes_up=sum(payload_bytes(m.content[self.name]) for m in answers),
-                                       seconds=seconds))
+        seconds = max(float(metrics["seconds"]) for _, metrics in trained)
+        self.cost = self.cost.add(Cost(client_rounds=len(answers), bytes_down=self._sent_bytes * len(answers),
+                                       bytes_up=sum(payload_bytes(record) for record, _ in trained), seconds=seconds))
         tmp = self.path / ".generator.tmp.npz"
         np.savez(tmp, **self.state, **{f"cost.{k}": np.asarray(v) for k, v in self.cost.to_dict().items()})
         tmp.replace(self.path / "generator.npz")
