@@ -108,6 +108,8 @@ SCHEMA: dict[str, Key] = {
     "synthetic-samples": Key(int, 2000, "number of samples of the synthetic data set", _at_least(2)),
     "synthetic-classes": Key(int, 10, "number of classes of the synthetic data set", _at_least(2)),
     "synthetic-shape": Key(str, "1,8,8", "shape of one synthetic sample, channels first", _shape),
+    "train-samples": Key(int, 0, "keep only this many training samples (a fixed random subset, the same in every "
+                                 "run; 0: all): fewer samples per client, models that memorise", _at_least(0)),
     "class-imbalance": Key(float, 1.0, "long-tailed training classes: class 0 keeps all, the last class 1/this "
                                        "(1: as the data set is)", _at_least(1.0)),
     # Federation.
@@ -228,6 +230,12 @@ SCHEMA: dict[str, Key] = {
                                     "sampling): how far two retrainings differ sets each metric's margin"),
     "mia-samples": Key(int, 0, "SalUn's MIA-efficacy: at most this many members and non-members per SVM, the first "
                                "in data-set order (0: all of them, SalUn's protocol)", _at_least(0)),
+    "rmia-references": Key(int, 1, "reference federations of the per-example attack (RMIA): retrainings from scratch "
+                                   "without the deleted data, other initialisations and client samples, shared by every "
+                                   "model of a seed and cached (0: no per-example attack)", _at_least(0)),
+    "rmia-offline-a": Key(float, 0.3, "RMIA's offline factor a: Pr(x) = ((1 + a) Pr_OUT(x) + 1 - a) / 2",
+                          lambda v: None if 0 <= v <= 1 else "a number in [0, 1]"),
+    "rmia-gamma": Key(float, 1.0, "RMIA's gamma: z counts against x where ratio(x) / ratio(z) > gamma", _positive),
     "backdoor-client": Key(int, -1, "client whose data carries a backdoor trigger (-1: none)", _at_least(-1)),
     "backdoor-fraction": Key(float, 0.3, "share of that client's samples that get the trigger", _fraction_open_closed),
     "backdoor-target": Key(int, 0, "label the triggered samples are given", _at_least(0)),

@@ -22,7 +22,7 @@ from flwr.serverapp import Grid
 
 from fedunlearn import config as cfg
 from fedunlearn.data.federation import Federation
-from fedunlearn.evaluation.evaluator import Evaluator
+from fedunlearn.evaluation.evaluator import Evaluator, ModelOutputs
 from fedunlearn.learning.models import build_model
 from fedunlearn.learning.training import derive_seed
 from fedunlearn.reporting.seeds import REFERENCE, SECOND_REFERENCE, combine, seed_report
@@ -67,8 +67,8 @@ def identify_clients(grid: Grid, nodes: list[int], config: Mapping[str, Any], ti
 
 
 def initial_model(config: Mapping[str, Any], federation: Federation, replicate: int = 1) -> ArrayRecord:
-    """The seeded initial global model shared by the original training and the reference (``replicate`` 2: the
-    second reference's, another initialisation from the same seed)."""
+    """The seeded initial global model shared by the original training and the reference (``replicate`` k > 1: the
+    k-th retraining's, another initialisation from the same seed)."""
     data = federation.data
     seed = derive_seed(config["seed"], "init") if replicate == 1 else derive_seed(config["seed"], "init", replicate)
     model = build_model(config["model"], data.input_shape, data.num_classes, seed=seed)
@@ -114,9 +114,12 @@ def run_seed(
             session, initial, federation.target_client, tuple(recorders.values())))}
         phases["original"].kept["recorders"] = recorders
         phases[REFERENCE] = phase(REFERENCE, lambda: train_reference(session, initial))
-        if config["noise-floor"]:  # a second retraining: how far two references differ on every metric
-            phases[SECOND_REFERENCE] = phase(SECOND_REFERENCE, lambda: train_reference(
-                session, initial_model(config, federation, replicate=2), replicate=2))
+        # More retrainings: the per-example attack's reference models, and with noise-floor the second reference
+        # (replicate 2 serves both), which then shows how far two references differ on every metric.
+        replicas = {replicate_name(r): phase(replicate_name(r), lambda r=r: train_reference(
+            session, initial_model(config, federation, replicate=r), replicate=r)) for r in replicates(config)}
+        if config["noise-floor"]:
+            phases[SECOND_REFERENCE] = replicas[SECOND_REFERENCE]
         steps = federation.request.steps
         for label, method, method_config in variants:
             served = phases["original"]
@@ -140,10 +143,17 @@ def run_seed(
     progress.message(f"evaluating {len(phases)} models (seed {seed})")
     start = time.perf_counter()
     outputs = {name: evaluator.outputs(result.arrays) for name, result in phases.items()}
-    scored = {name: (evaluator.evaluate(outputs[name], outputs[REFERENCE]), result.cost)
+    pool = {name: outputs.get(name) or evaluator.outputs(result.arrays, sets=("forget", "test"))
+            for name, result in replicas.items()} | {REFERENCE: outputs[REFERENCE]}
+    scored = {name: (evaluator.evaluate(outputs[name], outputs[REFERENCE],
+                                        attack_references(pool, name, config["rmia-references"])), result.cost)
               for name, result in phases.items()}
     evaluator.seconds = time.perf_counter() - start
     models = seed_report(scored)
+    if config["rmia-references"]:
+        models[REFERENCE]["attack_references"] = {
+            "models": config["rmia-references"],
+            "cost": sum_costs([replicas[n].cost for n in list(replicas)[:config["rmia-references"]]]).to_dict()}
     for name, result in phases.items():
         if result.one_off is not None:
             models[name]["one_off_cost"] = result.one_off.to_dict()
@@ -151,6 +161,29 @@ def run_seed(
         if result.details:
             models[name]["details"] = result.details
     return models, outputs, evaluator
+
+
+def replicates(config: Mapping[str, Any]) -> list[int]:
+    """The retrainings beside the reference (replicate 1): 2 .. rmia-references + 1, and 2 with noise-floor."""
+    return list(range(2, max(config["rmia-references"] + 1, 2 if config["noise-floor"] else 1) + 1))
+
+
+def replicate_name(replicate: int) -> str:
+    return REFERENCE if replicate == 1 else f"{REFERENCE}-{replicate}"
+
+
+def attack_references(pool: Mapping[str, ModelOutputs], name: str, count: int) -> list[ModelOutputs]:
+    """The per-example attack's ``count`` reference models for model ``name``: the replicates 2, 3, ... for any
+    model, and for a retraining the others, the reference (replicate 1) last: never the model itself."""
+    order = [n for n in pool if n != REFERENCE] + [REFERENCE]
+    return [pool[n] for n in order if n != name][:count]
+
+
+def sum_costs(costs: list[Cost]) -> Cost:
+    total = Cost()
+    for cost in costs:
+        total = total.add(cost)
+    return total
 
 
 def sequential_result(steps: list[PhaseResult], evaluator: Evaluator) -> PhaseResult:
@@ -219,9 +252,8 @@ def without(cost: Cost, companion: Cost) -> Cost:
 def train_reference(session: FederatedSession, initial: ArrayRecord, replicate: int = 1) -> PhaseResult:
     """The reference: FedAvg from scratch on the retained data, or the same model from the cache. ``replicate`` 2
     is the second reference: its own initial model, and its phase name seeds other client samples and batches."""
-    name = REFERENCE if replicate == 1 else SECOND_REFERENCE
     return _cached(session, "reference", reference_key(session.config, replicate), lambda: session.run_phase(
-        name, initial, session.config["num-server-rounds"], view="retain"))
+        replicate_name(replicate), initial, session.config["num-server-rounds"], view="retain"))
 
 
 def run_experiment(

@@ -1,7 +1,15 @@
 import numpy as np
 import pytest
 
-from fedunlearn.evaluation.evaluator import accuracy, average_gap, gaps, per_class_accuracy, score, speedups
+from fedunlearn.evaluation.evaluator import (
+    accuracy,
+    average_gap,
+    avg_gap_keys,
+    gaps,
+    per_class_accuracy,
+    score,
+    speedups,
+)
 from fedunlearn.runtime.phase import Cost
 
 
@@ -48,10 +56,14 @@ def test_gaps_avg_gap_and_speedups():
     assert gap["forget_acc"] == pytest.approx(0.10)
     assert gap["retain_acc"] == pytest.approx(-0.05)
     assert gap["test_forget_acc"] is None
-    assert average_gap(gap) == pytest.approx((0.10 + 0.05 + 0.05) / 3)  # mia_efficacy missing: skipped
-    assert average_gap(dict(gap, mia_efficacy=0.2)) == pytest.approx((0.10 + 0.05 + 0.05 + 0.2) / 4)
-    # The joint attack's share is not part of Avg Gap.
-    assert average_gap(dict(gap, mia_efficacy=0.2, mia_joint_members=0.9)) == pytest.approx(0.4 / 4)
+    # Without leakage in the original, Avg Gap is the mean over the three accuracies; no attack share counts.
+    assert avg_gap_keys({"rmia_auc": 0.55}) == avg_gap_keys(None) == ("forget_acc", "retain_acc", "test_acc")
+    assert average_gap(dict(gap, mia_efficacy=0.2, mia_joint_members=0.9)) == pytest.approx((0.10 + 0.05 + 0.05) / 3)
+    # Where the original leaks (its per-example AUC >= 0.6), the AUC's gap is the privacy term.
+    leaky = avg_gap_keys({"rmia_auc": 0.61})
+    assert leaky == ("forget_acc", "retain_acc", "test_acc", "rmia_auc")
+    assert average_gap(dict(gap, rmia_auc=-0.2), leaky) == pytest.approx((0.10 + 0.05 + 0.05 + 0.2) / 4)
+    assert average_gap(gap, leaky) == pytest.approx(0.2 / 3)  # a term without a value is skipped
     assert speedups(Cost(client_rounds=50, seconds=2.0), Cost(client_rounds=150, seconds=7.0)) == {
         "client_rounds": 3.0, "seconds": 3.5}
     assert speedups(Cost(), Cost(client_rounds=10, seconds=1.0)) == {"client_rounds": None, "seconds": None}

@@ -85,8 +85,27 @@ def data_key(config: Mapping[str, Any]) -> tuple:
 
 def load_dataset(config: Mapping[str, Any]) -> DataSet:
     """Load the data set named by ``config['dataset']`` (cached per process), with a long-tailed
-    training split when ``class-imbalance`` > 1."""
-    return _imbalanced(data_key(config), config.get("class-imbalance", 1.0))
+    training split when ``class-imbalance`` > 1, and only ``train-samples`` of its training samples when that is > 0."""
+    data = _imbalanced(data_key(config), config.get("class-imbalance", 1.0))
+    wanted = config.get("train-samples", 0)
+    if not wanted:
+        return data
+    if wanted > len(data.y_train):
+        raise ConfigError(f"train-samples = {wanted}: {data.name} has {len(data.y_train)} training samples; "
+                          f"allowed: 1 to {len(data.y_train)}, or 0 for all")
+    return _subset(data, wanted)
+
+
+def subset_indices(size: int, wanted: int) -> np.ndarray:
+    """Sorted indices of the fixed random subset of ``wanted`` out of ``size`` training samples (``train-samples``):
+    the same in every run and process, and a subset of any larger one (the first ``wanted`` of one permutation)."""
+    return np.sort(np.random.default_rng([DATA_SEED, size]).permutation(size)[:wanted])
+
+
+@functools.lru_cache(maxsize=4)
+def _subset(data: DataSet, wanted: int) -> DataSet:
+    kept = subset_indices(len(data.y_train), wanted)
+    return DataSet(data.name, data.x_train[kept], data.y_train[kept], data.x_test, data.y_test, data.num_classes)
 
 
 def long_tailed(y: np.ndarray, num_classes: int, ratio: float) -> np.ndarray:

@@ -22,7 +22,7 @@ from fedunlearn.data.requests import DeletionRequest
 from fedunlearn.learning.training import derive_seed
 
 VIEWS = ("all", "retain", "forget")
-_PARTITION_KEYS = ("class-imbalance", "num-clients", "partitioner", "dirichlet-alpha", "classes-per-client", "seed",
+_PARTITION_KEYS = ("train-samples", "class-imbalance", "num-clients", "partitioner", "dirichlet-alpha", "classes-per-client", "seed",
                    "backdoor-client", "backdoor-fraction", "backdoor-target")
 _REQUEST_KEYS = ("forget-class", "then-forget-classes", "forget-client", "forget-samples", "forget-samples-client",
                  "forget-samples-path", "seed")

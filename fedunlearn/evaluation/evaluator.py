@@ -8,7 +8,7 @@ The scoring functions are pure (arrays in, numbers out); :class:`Evaluator` bind
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -22,22 +22,32 @@ from fedunlearn.evaluation.membership import (
     population_mia,
     salun_mia_efficacy,
 )
-from fedunlearn.evaluation.similarity import linear_cka, mean_kl
+from fedunlearn.evaluation.rmia import attack_roc, label_likelihood, matching_weights, rmia_scores
+from fedunlearn.evaluation.similarity import linear_cka, mean_js, mean_kl, median_kl
 from fedunlearn.learning.models import build_model
 from fedunlearn.learning.training import derive_seed, predict
 from fedunlearn.runtime.device import resolve
 from fedunlearn.runtime.phase import Cost
 
 ACCURACY_KEYS = ("forget_acc", "retain_acc", "test_acc", "test_forget_acc", "test_retain_acc")
-PRIVACY_KEYS = ("mia_efficacy", "mia_joint_members", "mia_auc", "neighbour_mia", "backdoor_asr")
+# The per-example attack (RMIA, fedunlearn/evaluation/rmia.py) on the forgotten samples against held-out ones: its
+# AUC and its TPR at 1% and 0.1% FPR.
+RMIA_KEYS = ("rmia_auc", "rmia_tpr_1pct", "rmia_tpr_01pct")
+PRIVACY_KEYS = ("mia_efficacy", "mia_joint_members", "mia_auc", "neighbour_mia", "backdoor_asr", *RMIA_KEYS)
 GAP_KEYS = ACCURACY_KEYS + PRIVACY_KEYS
-# NoT's Avg Gap over the four numbers the field's tables report, its MIA term SalUn's MIA-efficacy.
-AVG_GAP_KEYS = ("forget_acc", "retain_acc", "test_acc", "mia_efficacy")
-AVG_GAP_TEXT = "mean |gap| over forget_acc, retain_acc, test_acc and mia_efficacy (SalUn's MIA-efficacy)"
-# mia_auc describes the attack, not a target; the joint attack's share is reported, not judged.
-VERDICT_KEYS = ACCURACY_KEYS + ("mia_efficacy", "neighbour_mia", "backdoor_asr")
+MIA_SIGNAL_AUC = 0.6  # below this AUC a membership attack has no usable signal on the model
+# NoT's Avg Gap over the three accuracies the field's tables report and a privacy term: the per-example attack's AUC,
+# on a seed where the original model leaks (its rmia_auc >= MIA_SIGNAL_AUC: there was something to forget). Where
+# it does not leak, the privacy term is left out: SalUn's MIA-efficacy there is noise (the population attack has no
+# signal), and it would dominate the mean.
+AVG_GAP_ACCURACIES = ("forget_acc", "retain_acc", "test_acc")
+AVG_GAP_PRIVACY = "rmia_auc"
+AVG_GAP_TEXT = (f"mean |gap| over forget_acc, retain_acc and test_acc, and {AVG_GAP_PRIVACY} (the per-example "
+                f"attack's AUC) on the seeds where the original model leaks (its {AVG_GAP_PRIVACY} at least "
+                f"{MIA_SIGNAL_AUC}); where it does not, there was no membership to forget and the privacy term is left out")
+# mia_auc describes the attack, not a target; the joint attack's share and the TPRs are reported, not judged.
+VERDICT_KEYS = ACCURACY_KEYS + ("mia_efficacy", "neighbour_mia", "backdoor_asr", "rmia_auc")
 SPEEDUP_KEYS = ("client_rounds", "seconds")
-MIA_SIGNAL_AUC = 0.6  # below this held-out AUC the membership attack has no usable signal on the model
 
 
 def attack_has_signal(mia_auc: float | None) -> bool | None:
@@ -95,8 +105,19 @@ def gaps(metrics: Mapping[str, Any], reference: Mapping[str, Any]) -> dict[str, 
     }
 
 
-def average_gap(gap: Mapping[str, float | None], keys: tuple[str, ...] = AVG_GAP_KEYS) -> float:
-    """Mean absolute gap over ``keys`` (NoT's Avg Gap); keys without a value are skipped."""
+def original_leaks(original_metrics: Mapping[str, Any] | None) -> bool:
+    """Whether the original model leaks membership of the forgotten samples (its ``rmia_auc`` >= MIA_SIGNAL_AUC)."""
+    auc = (original_metrics or {}).get(AVG_GAP_PRIVACY)
+    return auc is not None and auc >= MIA_SIGNAL_AUC
+
+
+def avg_gap_keys(original_metrics: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The terms of Avg Gap on a seed: the three accuracies, and the privacy term where the original leaks."""
+    return AVG_GAP_ACCURACIES + ((AVG_GAP_PRIVACY,) if original_leaks(original_metrics) else ())
+
+
+def average_gap(gap: Mapping[str, float | None], keys: tuple[str, ...] = AVG_GAP_ACCURACIES) -> float:
+    """Mean absolute gap over ``keys`` (NoT's Avg Gap; see :func:`avg_gap_keys`); keys without a value are skipped."""
     values = [abs(gap[k]) for k in keys if gap.get(k) is not None]
     return float(np.mean(values)) if values else 0.0
 
@@ -168,6 +189,15 @@ class Evaluator:
         # index), n = the number of non-members (mia-samples > 0 caps both sides: faster, not SalUn's protocol).
         self.salun_nonmembers = np.flatnonzero(self.test_retained)[:config["mia-samples"] or None]
         self.salun_members = min(len(self.salun_nonmembers), self.sizes["retain"])
+        # The per-example attack: population samples z are a fixed random half of the test set; the non-members it
+        # tells from the forgotten samples are the other half's samples of the forgotten samples' classes, weighted
+        # to the same class shares (the attack must not tell classes apart instead of members).
+        order = np.random.default_rng(derive_seed(config["seed"], "rmia")).permutation(len(data.y_test))
+        self.attack_population = np.sort(order[: len(order) // 2])
+        heldout = np.sort(order[len(order) // 2:])
+        self.attack_heldout = heldout[np.isin(data.y_test[heldout], np.unique(self.y["forget"]))]
+        self.attack_weights = matching_weights(data.y_test[self.attack_heldout], self.y["forget"])
+        self.rmia_a, self.rmia_gamma = config["rmia-offline-a"], config["rmia-gamma"]
         self.neighbours = neighbour_classes(data.x_train, data.y_train, request.classes) if request.classes else None
         self.seconds = 0.0  # wall time of the last scoring of a seed's models (the flow sets it)
 
@@ -184,8 +214,10 @@ class Evaluator:
         return ModelOutputs({n: r[0] for n, r in results.items()}, {n: r[1] for n, r in results.items()},
                             {n: r[2] for n, r in results.items() if r[2].any()})
 
-    def evaluate(self, outputs: ModelOutputs, reference: ModelOutputs) -> dict[str, Any]:
-        """Every metric of a model, given its outputs and the reference model's outputs."""
+    def evaluate(self, outputs: ModelOutputs, reference: ModelOutputs,
+                 attack_references: Sequence[ModelOutputs] = ()) -> dict[str, Any]:
+        """Every metric of a model, given its outputs, the reference model's outputs and those of the per-example
+        attack's reference models (none: no per-example attack)."""
         request = self.federation.request
         pred = {name: outputs.predictions(name) for name in outputs.probs}
         metrics = score((pred["forget"], self.y["forget"]), (pred["retain"], self.y["retain"]),
@@ -212,11 +244,34 @@ class Evaluator:
             metrics["forget_acc_by_class"] = self._by_class(pred["forget"])
         metrics["backdoor_asr"] = (attack_success_rate(pred["backdoor"], self.y["backdoor"], self.backdoor_target)
                                    if self.backdoor_target is not None else None)
+        metrics.update(self.per_example_attack(outputs, attack_references))
         metrics["kl_to_reference"] = {f"kl_{s}": mean_kl(reference.probs[s], outputs.probs[s]) for s in ("forget", "test")}
+        metrics["robust_kl_to_reference"] = {
+            **{f"median_kl_{s}": median_kl(reference.probs[s], outputs.probs[s]) for s in ("forget", "test")},
+            **{f"js_{s}": mean_js(reference.probs[s], outputs.probs[s]) for s in ("forget", "test")}}
         metrics["cka_to_reference"] = {f"cka_{s}": linear_cka(outputs.features[s], reference.features[s])
                                        for s in ("forget", "test")}
         metrics["nonfinite_outputs"] = outputs.nonfinite()
         return metrics
+
+    def per_example_attack(self, outputs: ModelOutputs, references: Sequence[ModelOutputs]) -> dict[str, float | None]:
+        """RMIA against the model: the forgotten samples (members of the original) against held-out samples of the
+        same classes, scored with ``references`` (models trained without either); None without references."""
+        if not references or len(self.attack_heldout) == 0:
+            return dict.fromkeys(RMIA_KEYS)
+        sides = {"forget": (self.y["forget"], slice(None)), "heldout": (self.y["test"][self.attack_heldout],
+                                                                        self.attack_heldout),
+                 "population": (self.y["test"][self.attack_population], self.attack_population)}
+
+        def likelihoods(model: ModelOutputs, side: str) -> np.ndarray:
+            labels, rows = sides[side]
+            return label_likelihood(model.probs["forget" if side == "forget" else "test"][rows], labels)
+
+        z = likelihoods(outputs, "population"), np.stack([likelihoods(r, "population") for r in references])
+        scores = {side: rmia_scores(likelihoods(outputs, side), np.stack([likelihoods(r, side) for r in references]),
+                                    *z, a=self.rmia_a, gamma=self.rmia_gamma) for side in ("forget", "heldout")}
+        roc = attack_roc(scores["forget"], scores["heldout"], self.attack_weights)
+        return {f"rmia_{k}": v for k, v in roc.items()}
 
     def round_metrics(self, arrays) -> dict[str, float]:
         """The quick per-round metrics recorded during unlearning: forget_acc, test_acc, test_forget_acc."""

@@ -1,4 +1,5 @@
-"""How close a model is to the reference: output distributions (KL) and representations (linear CKA)."""
+"""How close a model is to the reference: output distributions (KL, its median, Jensen-Shannon) and representations
+(linear CKA)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,36 @@ EPS = 1e-12
 
 def mean_kl(p_reference: np.ndarray, p_model: np.ndarray) -> float | None:
     """Mean over samples of KL(reference || model) = sum_k p_ref log(p_ref / p_model), in nats."""
-    if len(p_reference) == 0:
-        return None
+    return float(np.mean(kl_rows(p_reference, p_model))) if len(p_reference) else None
+
+
+def kl_rows(p_reference: np.ndarray, p_model: np.ndarray) -> np.ndarray:
+    """Per sample KL(reference || model) in nats (probabilities floored at 1e-12: a saturated sample reaches ~27)."""
     p = np.clip(np.asarray(p_reference, np.float64), EPS, 1.0)
     q = np.clip(np.asarray(p_model, np.float64), EPS, 1.0)
-    return float(np.mean(np.sum(p * (np.log(p) - np.log(q)), axis=1)))
+    return np.sum(p * (np.log(p) - np.log(q)), axis=1)
+
+
+def median_kl(p_reference: np.ndarray, p_model: np.ndarray) -> float | None:
+    """Median over samples of KL(reference || model): what a typical sample sees, which a few saturated ones cannot
+    move (the mean can be dominated by them)."""
+    return float(np.median(kl_rows(p_reference, p_model))) if len(p_reference) else None
+
+
+def mean_js(p_reference: np.ndarray, p_model: np.ndarray) -> float | None:
+    """Mean over samples of the Jensen-Shannon divergence, (KL(p || m) + KL(q || m)) / 2 with m = (p + q) / 2, in
+    nats: symmetric and bounded by ln 2 = 0.693 per sample, so no sample weighs more than that."""
+    if len(p_reference) == 0:
+        return None
+    p = np.asarray(p_reference, np.float64)
+    q = np.asarray(p_model, np.float64)
+    m = (p + q) / 2
+
+    def kl_to_m(a: np.ndarray) -> np.ndarray:
+        return np.sum(np.where(a > 0, a * (np.log(np.where(a > 0, a, 1.0)) - np.log(np.where(a > 0, m, 1.0))), 0.0),
+                      axis=1)
+
+    return float(np.mean((kl_to_m(p) + kl_to_m(q)) / 2))
 
 
 def linear_cka(x: np.ndarray, y: np.ndarray) -> float | None:

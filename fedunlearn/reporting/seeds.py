@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from fedunlearn.evaluation.evaluator import GAP_KEYS, VERDICT_KEYS, average_gap, gaps, speedups
+from fedunlearn.evaluation.evaluator import GAP_KEYS, VERDICT_KEYS, average_gap, avg_gap_keys, gaps, speedups
 from fedunlearn.evaluation.stats import metric_verdict, overall_verdict, summary
 from fedunlearn.runtime.phase import Cost
 
@@ -25,15 +25,27 @@ def seed_report(scored: Mapping[str, tuple[dict, Cost]]) -> dict[str, Any]:
 
     The reference's own gaps are zero by construction; the original's show what unlearning must undo.
     """
-    reference_metrics, reference_cost = scored[REFERENCE]
+    reference_cost = scored[REFERENCE][1]
     models: dict[str, Any] = {}
     for name, (metrics, cost) in scored.items():
-        gap = gaps(metrics, reference_metrics)
-        entry: dict[str, Any] = {"metrics": metrics, "cost": cost.to_dict(), "gap": gap, "avg_gap": average_gap(gap)}
+        entry: dict[str, Any] = {"metrics": metrics, "cost": cost.to_dict()}
         if name not in BASE_MODELS:
             entry["speedup"] = speedups(cost, reference_cost)
         models[name] = entry
-    return models
+    return with_gaps(models)
+
+
+def with_gaps(models: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """One seed's models with ``gap`` (to the reference) and ``avg_gap`` computed from their metrics, Avg Gap's terms
+    chosen by the original model's leakage (``avg_gap_keys``); combine() applies it to stored seeds too, so every
+    page follows the current definitions."""
+    reference = models[REFERENCE]["metrics"]
+    keys = avg_gap_keys(models.get("original", {}).get("metrics"))
+    out = {}
+    for name, entry in models.items():
+        gap = gaps(entry["metrics"], reference)
+        out[name] = {**entry, "gap": gap, "avg_gap": average_gap(gap, keys)}
+    return out
 
 
 def mean_tree(values: list) -> Any:
@@ -166,6 +178,7 @@ def combine(
     retrain-vs-retrain distance and the margin it sets, which replaces ``verdict-tolerance`` for that metric.
     """
     seeds = list(per_seed)
+    per_seed = {s: with_gaps(per_seed[s]) for s in seeds}
     tolerance = config["verdict-tolerance"]
     num_classes = (data or {}).get("num_classes")
     collapsed = {name: [s for s in seeds if diverged(per_seed[s][name]["metrics"], num_classes)]

@@ -26,7 +26,7 @@ from typing import Any, Mapping
 import torch
 from flwr.app import ArrayRecord
 
-from fedunlearn.config import is_method_key
+from fedunlearn.config import DEFAULTS, is_method_key
 from fedunlearn.errors import FedunlearnError
 from fedunlearn.runtime.phase import Cost, PhaseResult
 
@@ -135,7 +135,7 @@ class RunCheckpoints:
 
 # Keys that do not change the reference model: reports, the evaluator, unlearning and method settings.
 NOT_IN_REFERENCE = ("name", "out-dir", "seeds", "cache-dir", "unlearn-methods", "unlearn-rounds", "verdict-tolerance",
-                    "mia-samples", "noise-floor")
+                    "mia-samples", "noise-floor", "rmia-references", "rmia-offline-a", "rmia-gamma")
 # ... nor the original model, which is trained before any request: the request's keys too.
 REQUEST_KEYS = ("forget-class", "then-forget-classes", "forget-client", "forget-samples", "forget-samples-client",
                 "forget-samples-path", "forget-backdoor")
@@ -154,7 +154,10 @@ def _file_digest(path: str) -> str:
 
 
 def _key(config: Mapping[str, Any], leave_out: tuple[str, ...], extra: Mapping[str, Any]) -> str:
-    keys = {k: v for k, v in sorted(config.items()) if k not in leave_out and not is_method_key(k)}
+    # Keys at their default are left out: a key added later (at a default that keeps the old behaviour) leaves the
+    # models cached before it valid.
+    keys = {k: v for k, v in sorted(config.items())
+            if k not in leave_out and not is_method_key(k) and (k not in DEFAULTS or v != DEFAULTS[k])}
     files = {k: _file_digest(config[k]) for k in ("data-path", "forget-samples-path")
              if config.get(k) and k not in leave_out}
     text = json.dumps({"config": keys, "files": files, "fedunlearn": version("fedunlearn"), "torch": torch.__version__,
