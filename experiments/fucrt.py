@@ -17,6 +17,8 @@ from collections import Counter
 
 from commands import ROOT, execute, fedunlearn_run, fmt, shown
 
+from fedunlearn.evaluation.evaluator import AVG_GAP_TEXT
+
 RESULTS = ROOT / "experiments" / "results"
 RUNS = RESULTS / "fucrt"
 SEEDS = "0,1,2"
@@ -138,8 +140,7 @@ def write_report() -> None:
              "docs/methods/fucrt.md.", "",
              "`forgotten -> T`: share of the forgotten class's test samples that the model predicts as one of the "
              "transformation classes T (FUCRT's own set; for the other models, the set `fucrt` chose in that seed). "
-             "`avg_gap` includes `mia_efficacy` (SalUn's MIA-efficacy), which is close to arbitrary on digits, where "
-             "the attack has no signal (docs/evaluator.md): compare it with care.", ""]
+             f"`avg_gap` = {AVG_GAP_TEXT} (docs/evaluator.md).", ""]
     for name, title in (("dirichlet", "Default experiment (Dirichlet 0.5): FUCRT, ablations, fine-tuning"),
                         ("iid", "IID variant: FUCRT, ablations, fine-tuning"),
                         ("sweep", "Sweep of FUCRT's open parameters (Dirichlet 0.5)")):

@@ -16,6 +16,8 @@ import json
 
 from commands import ROOT, execute, fedunlearn_run, fmt, shown
 
+from fedunlearn.evaluation.evaluator import AVG_GAP_TEXT
+
 RESULTS = ROOT / "experiments" / "results"
 RUNS = RESULTS / "negation"
 SEEDS = "0,1,2"
@@ -112,10 +114,8 @@ def write_report() -> None:
              "Written by `experiments/negation.py report` from the runs under `experiments/results/negation/`; "
              "regenerate everything with `python experiments/negation.py run`. Data set digits, small CNN, 10 "
              f"clients, seeds {SEEDS}: means ± half-width of the 95% t-interval. Every method gets {ROUNDS} "
-             "unlearning rounds. `avg_gap` (NoT's Avg Gap) averages |gap| over forget_acc, retain_acc, test_acc and "
-             "mia_efficacy (SalUn's MIA-efficacy); on digits the attack has no signal, so `mia_efficacy` is close "
-             "to arbitrary (docs/evaluator.md): read avg_gap next to the accuracy gaps. MB = model bytes sent and "
-             "received.", ""]
+             f"unlearning rounds. `avg_gap` (NoT's Avg Gap) = {AVG_GAP_TEXT} (docs/evaluator.md). MB = model bytes "
+             "sent and received.", ""]
     reports = {name: json.loads((RUNS / name / "report.json").read_text())
                for name in SCENARIOS if (RUNS / name / "report.json").is_file()}
     if reports:

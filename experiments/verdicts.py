@@ -18,8 +18,8 @@ from scipy import stats as scipy_stats
 
 from fedunlearn.evaluation.stats import holm
 from fedunlearn.reporting.report import md_table
+from fedunlearn.reporting.seeds import with_gaps
 
-ACC_GAP_KEYS = ("forget_acc", "retain_acc", "test_acc")
 NOT_YET = "Not computed yet: scenario {} of the suite (`fedunlearn bench experiments/bench/fashion-mnist.toml` computes it)."
 
 
@@ -144,15 +144,13 @@ def per_seed_values(cells_root: Path, suite: str, scenario: str) -> dict[str, di
     for cell in sorted((cells_root / suite / scenario).glob("seed-*.json")):
         stored = json.loads(cell.read_text(encoding="utf-8"))
         seed = str(stored["config"]["seed"])
-        for name, entry in stored["models"].items():
+        for name, entry in with_gaps(stored["models"]).items():  # gaps and Avg Gap by the current definitions
             gap = entry["gap"]
             values.setdefault(name, {})[seed] = {
                 "avg_gap": entry["avg_gap"],
                 "abs_neighbour_mia_gap": None if gap.get("neighbour_mia") is None else abs(gap["neighbour_mia"]),
                 "seconds": entry["cost"]["seconds"],
                 "test_acc": entry["metrics"].get("test_acc"),
-                # Avg Gap without its MIA term, for models whose outputs carry no membership signal
-                "acc_gap": sum(abs(gap[k]) for k in ACC_GAP_KEYS) / len(ACC_GAP_KEYS),
             }
     return values
 

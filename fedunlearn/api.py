@@ -147,7 +147,8 @@ def simulate(config: Mapping[str, Any], verbose: bool = False, resume: str | Non
     progress = ConsoleProgress()
     progress.message(
         f"{config['name']}: {config['dataset']} / {config['model']}, {config['num-clients']} clients "
-        f"({config['partitioner']}), seed {config['seed']}; "
+        f"({config['partitioner']}), "
+        + (f"seeds {config['seeds']}; " if config["seeds"] else f"seed {config['seed']}; ")
         + (f"connecting to Ray at {config['ray-address']}" if config["ray-address"] else "starting Ray")
     )
     _run_on_ray(make_server_app(dict(config), progress, results, Path(resume) if resume else None), config,

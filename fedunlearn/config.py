@@ -223,6 +223,9 @@ SCHEMA: dict[str, Key] = {
     "salun-ratio": Key(float, 0.5, "share of weights SalUn marks salient (the largest forget-loss gradients)",
                        _fraction_open_closed),
     # Evaluation.
+    "test-half": Key(str, "", "evaluate on a fixed half of the test split: 'validation' (for tuning: the only test "
+                              "samples a method or a tuning run may use) or 'report' (the other half, the only one "
+                              "reported); empty: all of it", _one_of(("", "validation", "report"))),
     "cache-dir": Key(str, "runs/cache", "where trained reference models are cached for reuse; empty: no cache"),
     "verdict-tolerance": Key(float, 0.02, "largest gap to the reference still judged equal (without a noise floor)",
                              _at_least(0.0)),

@@ -277,14 +277,14 @@ def run_experiment(
             data = {
                 "num_classes": federation.data.num_classes,
                 "train_samples": int(len(federation.data.y_train)),
-                "test_samples": int(len(federation.data.y_test)),
+                "test_samples": int(len(evaluator.y["test"])),
                 "forget_samples": evaluator.sizes["forget"],
                 "retain_samples": evaluator.sizes["retain"],
                 "client_samples": [int(len(p)) for p in federation.partitions],
                 "backdoor_samples": int(len(federation.poisoned)),
                 "neighbour_mia_classes": evaluator.neighbours,
             }
-            representation = {"seed": seed, "labels": federation.data.y_test.tolist(),
+            representation = {"seed": seed, "labels": evaluator.y["test"].tolist(),
                               "models": {n: evaluator.representation_map(o) for n, o in outputs.items()}}
     return combine(config, request, per_seed, data, {"representation_map": representation,
                                                      "evaluation_seconds": evaluation_seconds,

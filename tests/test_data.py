@@ -220,3 +220,30 @@ def test_a_test_fraction_too_small_for_a_stratified_split_is_refused_in_one_line
                                           r"10 classes on both sides$"):
         check_experiment({"test-fraction": 0.004})
     assert check_experiment({"test-fraction": 0.006})["test-fraction"] == 0.006  # 11 test samples: enough
+
+
+def test_the_test_split_halves_are_disjoint_cover_it_and_keep_each_class_share():
+    from fedunlearn.data.datasets import test_half_indices
+
+    labels = np.repeat(np.arange(3), [10, 7, 4])
+    validation, report = test_half_indices(labels, "validation"), test_half_indices(labels, "report")
+    assert len(np.intersect1d(validation, report)) == 0
+    assert np.array_equal(np.union1d(validation, report), np.arange(len(labels)))
+    assert np.bincount(labels[validation]).tolist() == [5, 3, 2]  # each class halved (the odd one to 'report')
+    assert np.array_equal(test_half_indices(labels, "validation"), validation)  # fixed, not drawn per call
+    assert np.array_equal(test_half_indices(labels, ""), np.arange(len(labels)))
+
+
+def test_train_samples_keeps_a_fixed_subset_nested_in_any_larger_one():
+    from fedunlearn.data.datasets import subset_indices
+
+    small, large = subset_indices(100, 10), subset_indices(100, 30)
+    assert len(small) == 10 and len(set(small)) == 10 and set(small) <= set(large)
+    assert np.array_equal(small, subset_indices(100, 10))
+
+
+def test_more_training_samples_than_the_data_set_has_is_refused_by_name():
+    config = validate({"dataset": "synthetic", "synthetic-samples": 100, "test-fraction": 0.2, "train-samples": 81})
+    with pytest.raises(ConfigError, match=r"train-samples = 81: synthetic has 80 training samples"):
+        load_dataset(config)
+    assert len(load_dataset({**config, "train-samples": 30}).y_train) == 30

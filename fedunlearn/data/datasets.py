@@ -96,6 +96,26 @@ def load_dataset(config: Mapping[str, Any]) -> DataSet:
     return _subset(data, wanted)
 
 
+TEST_HALVES = ("validation", "report")
+
+
+def test_half_indices(labels: np.ndarray, half: str) -> np.ndarray:
+    """Sorted indices of one half of the test split (``test-half``): each class's test samples in a fixed random
+    order, the first half of them ``validation``, the rest ``report``; ``""`` is all of them. Fixed by the data alone,
+    so every run, seed and method sees the same halves."""
+    if not half:
+        return np.arange(len(labels))
+    if half not in TEST_HALVES:
+        raise ValueError(f"test-half {half!r}: one of {TEST_HALVES} or ''")
+    rng = np.random.default_rng([DATA_SEED, len(labels), 2])
+    keep = []
+    for c in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == c))
+        cut = len(members) // 2
+        keep.append(members[:cut] if half == "validation" else members[cut:])
+    return np.sort(np.concatenate(keep))
+
+
 def subset_indices(size: int, wanted: int) -> np.ndarray:
     """Sorted indices of the fixed random subset of ``wanted`` out of ``size`` training samples (``train-samples``):
     the same in every run and process, and a subset of any larger one (the first ``wanted`` of one permutation)."""

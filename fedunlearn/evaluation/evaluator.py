@@ -13,6 +13,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from fedunlearn.data.backdoor import add_trigger, attack_success_rate
+from fedunlearn.data.datasets import test_half_indices
 from fedunlearn.data.federation import Federation
 from fedunlearn.evaluation.membership import (
     SALUN_HEADLINE,
@@ -175,15 +176,18 @@ class Evaluator:
         data, request = federation.data, federation.request
         forget_idx, retain_idx = federation.union_indices("forget"), federation.union_indices("retain")
         self.sizes = {"forget": len(forget_idx), "retain": len(retain_idx)}
-        self.x = {"forget": data.x_train[forget_idx], "retain": data.x_train[retain_idx], "test": data.x_test}
-        self.y = {"forget": data.y_train[forget_idx], "retain": data.y_train[retain_idx], "test": data.y_test}
+        # The test samples scored: all of the test split, or with test-half its validation or its reported half.
+        self.test_indices = test_half_indices(data.y_test, config["test-half"])
+        x_test, y_test = data.x_test[self.test_indices], data.y_test[self.test_indices]
+        self.x = {"forget": data.x_train[forget_idx], "retain": data.x_train[retain_idx], "test": x_test}
+        self.y = {"forget": data.y_train[forget_idx], "retain": data.y_train[retain_idx], "test": y_test}
         self.backdoor_target = None
         if len(federation.poisoned):
             self.backdoor_target = config["backdoor-target"]
-            keep = data.y_test != self.backdoor_target
-            self.x["backdoor"], self.y["backdoor"] = add_trigger(data.x_test[keep]), data.y_test[keep]
+            keep = y_test != self.backdoor_target
+            self.x["backdoor"], self.y["backdoor"] = add_trigger(x_test[keep]), y_test[keep]
         # Non-members for the population attack: test samples of the retained population.
-        self.forgotten_test = np.isin(data.y_test, request.classes)  # all False unless a class request
+        self.forgotten_test = np.isin(y_test, request.classes)  # all False unless a class request
         self.test_retained = ~self.forgotten_test
         # SalUn's members: the first n retained training samples in data-set order (retain is sorted by
         # index), n = the number of non-members (mia-samples > 0 caps both sides: faster, not SalUn's protocol).
@@ -192,11 +196,11 @@ class Evaluator:
         # The per-example attack: population samples z are a fixed random half of the test set; the non-members it
         # tells from the forgotten samples are the other half's samples of the forgotten samples' classes, weighted
         # to the same class shares (the attack must not tell classes apart instead of members).
-        order = np.random.default_rng(derive_seed(config["seed"], "rmia")).permutation(len(data.y_test))
+        order = np.random.default_rng(derive_seed(config["seed"], "rmia")).permutation(len(y_test))
         self.attack_population = np.sort(order[: len(order) // 2])
         heldout = np.sort(order[len(order) // 2:])
-        self.attack_heldout = heldout[np.isin(data.y_test[heldout], np.unique(self.y["forget"]))]
-        self.attack_weights = matching_weights(data.y_test[self.attack_heldout], self.y["forget"])
+        self.attack_heldout = heldout[np.isin(y_test[heldout], np.unique(self.y["forget"]))]
+        self.attack_weights = matching_weights(y_test[self.attack_heldout], self.y["forget"])
         self.rmia_a, self.rmia_gamma = config["rmia-offline-a"], config["rmia-gamma"]
         self.neighbours = neighbour_classes(data.x_train, data.y_train, request.classes) if request.classes else None
         self.seconds = 0.0  # wall time of the last scoring of a seed's models (the flow sets it)

@@ -37,7 +37,7 @@ from fedunlearn.runtime import environment
 SUITE_FIELDS = ("name", "page", "seeds", "common", "scenario")
 TABLE = (("forget_acc", "metrics.forget_acc"), ("retain_acc", "metrics.retain_acc"), ("test_acc", "metrics.test_acc"),
          ("test_forget_acc", "metrics.test_forget_acc"), ("mia_efficacy", "metrics.mia_efficacy"),
-         ("backdoor_asr", "metrics.backdoor_asr"), ("avg_gap", "avg_gap"),
+         ("rmia_auc", "metrics.rmia_auc"), ("backdoor_asr", "metrics.backdoor_asr"), ("avg_gap", "avg_gap"),
          ("client_rounds", "cost.client_rounds"), ("seconds", "cost.seconds"),
          ("speedup", "speedup.client_rounds"))
 
@@ -266,7 +266,9 @@ def write_page(suite: Suite, reports: Mapping[str, dict], out: Path, command: st
         "t-interval ([low, high] where the interval is truncated to the metric's range; \"n/n seeds at 0\" where "
         "every seed sits at a bound), in brackets the gap to the reference (`retrain`, FedAvg from scratch without "
         "the deleted data; "
-        f"the goal is a gap of 0). `avg_gap` = {AVG_GAP_TEXT}; "
+        f"the goal is a gap of 0). `mia_efficacy` is SalUn's MIA-efficacy (a population attack), `rmia_auc` the "
+        "per-example attack's AUC on the forgotten samples against held-out ones (RMIA; 0.5: cannot tell them apart; "
+        f"docs/evaluator.md). `avg_gap` = {AVG_GAP_TEXT}; "
         "`speedup` = the reference's client trainings / the method's; `seconds` is wall time of the phase. "
         f"The verdict is the equivalence test of `fedunlearn run` (tolerance "
         f"{suite.scenarios[0].config['verdict-tolerance']}).",

@@ -26,7 +26,7 @@ from fedunlearn.reporting.seeds import floor_line
 COLUMNS = (("forget_acc", "metrics.forget_acc", (0, 1)), ("retain_acc", "metrics.retain_acc", (0, 1)),
            ("test_acc", "metrics.test_acc", (0, 1)), ("test_forget_acc", "metrics.test_forget_acc", (0, 1)),
            ("test_retain_acc", "metrics.test_retain_acc", (0, 1)), ("mia_efficacy", "metrics.mia_efficacy", (0, 1)),
-           ("backdoor_asr", "metrics.backdoor_asr", (0, 1)), ("avg_gap", "avg_gap", (0, 1)),
+           ("rmia_auc", "metrics.rmia_auc", (0, 1)), ("backdoor_asr", "metrics.backdoor_asr", (0, 1)), ("avg_gap", "avg_gap", (0, 1)),
            ("client trainings", "cost.client_rounds", None), ("seconds", "cost.seconds", None),
            ("speedup", "speedup.client_rounds", None))
 # Where each method is described (a variant links to its method's page); the baseline and the models have none.

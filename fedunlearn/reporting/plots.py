@@ -153,7 +153,7 @@ def write_benchmark_plot(reports: Mapping[str, Mapping[str, Any]], path: Path) -
     fig, axes = plt.subplots(1, 2, figsize=(max(9.0, 1.2 * len(scenarios) * 2), 4.2))
     width = 0.8 / max(1, len(methods))
     x = np.arange(len(scenarios))
-    for ax, key, label in ((axes[0], "avg_gap", "avg_gap to the reference\n(MIA term: SalUn's MIA-efficacy)"),
+    for ax, key, label in ((axes[0], "avg_gap", "avg_gap to the reference\n(privacy term: rmia_auc where the original leaks)"),
                            (axes[1], "speedup.client_rounds", "speedup (client trainings)")):
         for i, method in enumerate(methods):
             means, errors = [], []

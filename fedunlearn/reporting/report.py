@@ -25,7 +25,7 @@ from fedunlearn.evaluation.membership import SALUN_FEATURES
 from fedunlearn.evaluation.stats import interval_text
 from fedunlearn.reporting.seeds import BASE_MODELS, mean_tree, sanity_lines
 
-TABLE_KEYS = ACCURACY_KEYS + ("mia_efficacy", "neighbour_mia", "backdoor_asr")
+TABLE_KEYS = ACCURACY_KEYS + ("mia_efficacy", "rmia_auc", "neighbour_mia", "backdoor_asr")
 NO_SIGNAL = "†"  # beside a model's MIA numbers when its attack has no signal (see no_signal_note)
 CONFIG_FILE = "config.json"  # a run directory's validated configuration (what --resume reads)
 
@@ -183,8 +183,9 @@ def markdown(report: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
         "",
         "Numbers in [0, 1]; in brackets the gap to the reference (`retrain`, FedAvg from scratch on the retained "
         "data): the goal is a gap of 0, not the lowest value. `mia_efficacy`: SalUn's MIA-efficacy, the share of "
-        "forgotten samples its confidence attack calls non-members; `neighbour_mia`: AUC of the nearest-neighbour attack "
-        f"(0.5 = no signal); `avg_gap` = {AVG_GAP_TEXT}. Speedup = reference client trainings / method's.",
+        "forgotten samples its confidence attack calls non-members; `rmia_auc`: AUC of the per-example attack (RMIA) "
+        "on the forgotten samples against held-out ones (0.5 = cannot tell them apart); `neighbour_mia`: AUC of the "
+        f"nearest-neighbour attack (0.5 = no signal); `avg_gap` = {AVG_GAP_TEXT}. Speedup = reference client trainings / method's.",
         "",
         *md_table(header, rows),
         "",
@@ -201,12 +202,16 @@ def markdown(report: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
         "",
         "## Distance to the reference",
         "",
-        "| model | KL forget | KL test | CKA forget | CKA test |",
-        "|---|---|---|---|---|",
-        *(f"| {name} | {_fmt(e['metrics']['kl_to_reference']['kl_forget'])} | "
-          f"{_fmt(e['metrics']['kl_to_reference']['kl_test'])} | {_fmt(e['metrics']['cka_to_reference']['cka_forget'])} | "
-          f"{_fmt(e['metrics']['cka_to_reference']['cka_test'])} |"
-          for name, e in models.items()),
+        "Mean KL(reference || model) in nats, its median over samples and the mean Jensen-Shannon divergence (at most "
+        "ln 2 = 0.693 per sample): a few saturated samples (up to 27 nats each) can dominate the mean, not the other "
+        "two. CKA: linear CKA of the penultimate-layer features (1 = the same up to rotation and scale).",
+        "",
+        *md_table(["model", "KL forget", "median KL forget", "JS forget", "KL test", "median KL test", "JS test",
+                   "CKA forget", "CKA test"],
+                  [[name, _fmt(e["metrics"]["kl_to_reference"]["kl_forget"]), *_robust(e, "forget"),
+                    _fmt(e["metrics"]["kl_to_reference"]["kl_test"]), *_robust(e, "test"),
+                    _fmt(e["metrics"]["cka_to_reference"]["cka_forget"]),
+                    _fmt(e["metrics"]["cka_to_reference"]["cka_test"])] for name, e in models.items()]),
         "",
         *privacy_section(models, config.get("mia-samples", 0)),
         "## Cost (mean over seeds)",
@@ -239,6 +244,38 @@ def markdown(report: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
     return "\n".join(lines)
 
 
+def _robust(entry: Mapping[str, Any], side: str) -> list[str]:
+    robust = entry["metrics"].get("robust_kl_to_reference") or {}
+    return [_fmt(robust.get(f"median_kl_{side}")), _fmt(robust.get(f"js_{side}"))]
+
+
+def per_example_lines(models: Mapping[str, Any]) -> list[str]:
+    """The per-example attack's table: AUC (gap to the reference) and TPR at 1% and 0.1% FPR of every model, and what
+    its reference federations cost ([] where the attack did not run)."""
+    if not any(e["metrics"].get("rmia_auc") is not None for e in models.values()):
+        return []
+    refs = models.get("retrain", {}).get("attack_references") or {}
+    cost = refs.get("cost") or {}
+    return [
+        "### Per-example attack (RMIA)", "",
+        "RMIA (Zarifzadeh, Liu and Shokri, ICML 2024), offline: each forgotten sample's likelihood ratio "
+        "Pr(x | model) / Pr(x), Pr(x) from reference federations retrained without the forgotten data, compared with "
+        "the same ratio on population samples (half of the test set); members are the forgotten samples, non-members "
+        "held-out test samples of their classes. `rmia_auc` is the ROC AUC, the TPRs the share of forgotten samples "
+        "caught at 1% and 0.1% FPR. The retrained reference's values are the target (it never saw either group); the "
+        "original's show what there was to forget. Definitions: docs/evaluator.md.",
+        "",
+        *md_table(["model", "rmia_auc", "rmia_tpr_1pct", "rmia_tpr_01pct"],
+                  [[name, _cell(e, "rmia_auc"), _cell(e, "rmia_tpr_1pct"), _cell(e, "rmia_tpr_01pct")]
+                   for name, e in models.items()]),
+        "",
+        *([f"Its {refs['models']:.0f} reference federation(s) per seed cost {cost.get('client_rounds', 0):.0f} client "
+           f"trainings and {cost.get('seconds', 0):.1f} s (mean over seeds; trained once and shared by every model "
+           "of the seed, reused from the model cache where trained before), not in the methods' costs.", ""]
+          if cost else []),
+    ]
+
+
 def privacy_section(models: Mapping[str, Any], capped: int = 0) -> list[str]:
     """Membership inference in detail: SalUn's MIA-efficacy for each of its five features, the joint
     attack's strength and its share of members."""
@@ -261,6 +298,7 @@ def privacy_section(models: Mapping[str, Any], capped: int = 0) -> list[str]:
         "",
         *md_table(["model", *(f"efficacy: {f}" for f in SALUN_FEATURES), "mia_auc", "mia_joint_members"], rows),
         "",
+        *per_example_lines(models),
     ]
 
 

@@ -6,7 +6,17 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from fedunlearn.evaluation.evaluator import GAP_KEYS, VERDICT_KEYS, average_gap, avg_gap_keys, gaps, speedups
+from fedunlearn.evaluation.evaluator import (
+    AVG_GAP_PRIVACY,
+    GAP_KEYS,
+    MIA_SIGNAL_AUC,
+    VERDICT_KEYS,
+    average_gap,
+    avg_gap_keys,
+    gaps,
+    original_leaks,
+    speedups,
+)
 from fedunlearn.evaluation.stats import metric_verdict, overall_verdict, summary
 from fedunlearn.runtime.phase import Cost
 
@@ -126,12 +136,31 @@ def floor_line(report: Mapping[str, Any]) -> str | None:
             + ".")
 
 
+def privacy_term_line(report: Mapping[str, Any]) -> str | None:
+    """Which seeds' Avg Gap has the privacy term (None for a report without an original model or a per-example
+    attack)."""
+    seeds = [str(s) for s in report["seeds"]]
+    originals = [report["per_seed"][s].get("original", {}).get("metrics", {}) for s in seeds]
+    if not any(m.get(AVG_GAP_PRIVACY) is not None for m in originals):
+        return None
+    leaky = [s for s, m in zip(seeds, originals) if original_leaks(m)]
+    values = ", ".join(f"{m[AVG_GAP_PRIVACY]:.2f}" for m in originals if m.get(AVG_GAP_PRIVACY) is not None)
+    if not leaky:
+        return (f"Avg Gap has no privacy term here: the original model does not leak membership of the forgotten "
+                f"samples (its `{AVG_GAP_PRIVACY}` below {MIA_SIGNAL_AUC} on every seed: {values}), so there was none "
+                "to forget; `avg_gap` is the mean over the three accuracies.")
+    return (f"Avg Gap's privacy term (`{AVG_GAP_PRIVACY}`) is in on {len(leaky)}/{len(seeds)} seeds (seed "
+            f"{', '.join(leaky)}), those where the original leaks (its `{AVG_GAP_PRIVACY}` per seed: {values}).")
+
+
 def sanity_lines(report: Mapping[str, Any]) -> list[str]:
     """What a page says under a scenario's table besides the notes: the noise floor and its margins, and what the
     sanity gates found; one sentence each (empty when there is neither)."""
     num_classes = report.get("data", {}).get("num_classes")
     bound = f"{DIVERGED_FACTOR / num_classes:.2f}" if num_classes else f"{DIVERGED_FACTOR:g} x chance"
     lines = [line] if (line := floor_line(report)) else []
+    if (line := privacy_term_line(report)) is not None:
+        lines.append(line)
     if report.get("not_learned"):
         lines.append(f"**No verdicts:** {' and '.join(report['not_learned'])} did not learn (accuracy on retained "
                      f"test samples at most {bound}, {DIVERGED_FACTOR:g} x chance, on every seed).")

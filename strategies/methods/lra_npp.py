@@ -16,6 +16,7 @@ import numpy as np
 from flwr.app import ArrayRecord
 
 from fedunlearn.algorithms.lra_npp import counts_for_width, feature_layer, frequent_neurons, head_relevance, perturb
+from fedunlearn.data.datasets import test_half_indices
 from fedunlearn.data.federation import Federation
 from fedunlearn.learning.models import build_model
 from fedunlearn.learning.training import derive_seed, predict
@@ -40,7 +41,9 @@ class LraNpp(UnlearningMethod):
         forget_class = session.request.forget_class
         model = build_model(cfg["model"], data.input_shape, data.num_classes)
         model.load_state_dict(original.arrays.to_torch_state_dict())
-        candidates = np.flatnonzero(data.y_test == forget_class)
+        # Test images, from the validation half only when the test split is halved (the reported half stays unseen).
+        allowed = test_half_indices(data.y_test, "validation" if cfg["test-half"] else "")
+        candidates = allowed[data.y_test[allowed] == forget_class]
         rng = np.random.default_rng(derive_seed(cfg["seed"], self.label))
         chosen = np.sort(rng.choice(candidates, min(cfg["lra-npp-samples"], len(candidates)), replace=False))
         probs, features = predict(model, data.x_test[chosen], device=resolve(cfg["device"]))
