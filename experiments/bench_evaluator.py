@@ -14,6 +14,7 @@ experiments/results/evaluator.md.
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import statistics
 import sys
@@ -41,10 +42,12 @@ from fedunlearn.learning.models import build_model  # noqa: E402
 from fedunlearn.learning.training import TrainSettings, derive_seed, train  # noqa: E402
 
 
-def trained(config: dict, federation: Federation, view: str, epochs: int) -> ArrayRecord:
-    """A model trained centrally on the union of the clients' ``view`` data (seeded)."""
+def trained(config: dict, federation: Federation, view: str, epochs: int, replicate: int = 1) -> ArrayRecord:
+    """A model trained centrally on the union of the clients' ``view`` data (seeded; ``replicate`` > 1: another
+    initialisation, as the per-example attack's reference federations)."""
     data = federation.data
-    model = build_model(config["model"], data.input_shape, data.num_classes, seed=derive_seed(config["seed"], "init"))
+    seed = derive_seed(config["seed"], "init") if replicate == 1 else derive_seed(config["seed"], "init", replicate)
+    model = build_model(config["model"], data.input_shape, data.num_classes, seed=seed)
     index = federation.union_indices(view)
     settings = TrainSettings(epochs, config["batch-size"], config["learning-rate"], config["momentum"])
     train(model, data.x_train[index], data.y_train[index], settings, derive_seed(config["seed"], "bench", view))
@@ -67,12 +70,33 @@ def plain_salun(evaluator: Evaluator, outputs) -> dict[str, tuple[float, float]]
     return result
 
 
+def run_share(path: Path, per_model: float, per_seed: float) -> list[str]:
+    """The evaluator's share of a one-seed run: its models scored at ``per_model`` seconds each plus the per-seed
+    set-up, against the run's own training phases (their wall seconds, measured when the run was computed)."""
+    if not path.is_file():
+        return [f"No one-seed run at `{path}`: the evaluator's share of a run is not estimated.", ""]
+    report = json.loads(path.read_text(encoding="utf-8"))
+    seed = str(report["seeds"][0])
+    phases = report["per_seed"][seed]
+    training = sum(entry["cost"]["seconds"] for entry in phases.values())
+    training += (phases.get("retrain", {}).get("attack_references") or {}).get("cost", {}).get("seconds", 0.0)
+    scoring = per_model * len(phases) + per_seed
+    return [f"**The evaluator's share of a one-seed run**: `{path.relative_to(ROOT)}` trained its models and its "
+            f"attack's reference federations in {training:.1f} s (the phases' wall seconds, as its report states "
+            f"them); scoring its {len(phases)} models at this page's median ({per_model:.2f} s each) plus the per-seed "
+            f"set-up ({per_seed:.2f} s) takes {scoring:.1f} s: **{100 * scoring / (training + scoring):.1f}%** of the "
+            "two together (target: at most 10%). The run's own measured scoring time is "
+            f"{sum(report.get('evaluation_seconds', {}).values()):.1f} s.", ""]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiment", default=str(ROOT / "experiments" / "fashion-mnist.toml"))
     parser.add_argument("--run-config", default="")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--train-epochs", type=int, default=1)
+    parser.add_argument("--run", default=str(ROOT / "experiments" / "results" / "fashion-mnist-run" / "report.json"),
+                        help="a one-seed run's report.json: the evaluator's share of its wall time is estimated")
     parser.add_argument("--out", default=str(ROOT / "experiments" / "results" / "evaluator.md"))
     args = parser.parse_args()
     config = experiment_config(args.experiment, args.run_config)
@@ -87,11 +111,20 @@ def main() -> int:
     reference_arrays = trained(config, federation, "retain", args.train_epochs)
     original_arrays = trained(config, federation, "all", args.train_epochs)
     reference = evaluator.outputs(reference_arrays)
+    references = []  # the per-example attack's: their outputs on the forgotten and test samples, once per seed
+    attack_setup = []
+    for replicate in range(2, config["rmia-references"] + 2):
+        arrays = trained(config, federation, "retain", args.train_epochs, replicate)
+        begin = time.perf_counter()
+        references.append(evaluator.outputs(arrays, sets=("forget", "test")))
+        attack_setup.append(time.perf_counter() - begin)
 
     timings: dict[str, list[float]] = {"forward passes": [], "SalUn's MIA-efficacy (5 SVMs)": [],
-                                       "joint attack (mia_auc)": [], "everything else": [], "total": []}
-    real = {"salun": membership.salun_mia_efficacy, "joint": membership.population_mia}
-    spent = {"salun": 0.0, "joint": 0.0}
+                                       "joint attack (mia_auc)": [], "per-example attack (RMIA)": [],
+                                       "everything else": [], "total": []}
+    real = {"salun": membership.salun_mia_efficacy, "joint": membership.population_mia,
+            "rmia": Evaluator.per_example_attack}
+    spent = {"salun": 0.0, "joint": 0.0, "rmia": 0.0}
 
     def timed(name):
         def call(*a, **k):
@@ -104,20 +137,23 @@ def main() -> int:
 
     import fedunlearn.evaluation.evaluator as evaluator_module
     evaluator_module.salun_mia_efficacy, evaluator_module.population_mia = timed("salun"), timed("joint")
+    Evaluator.per_example_attack = timed("rmia")
     for i in range(args.repeats):
-        spent.update(salun=0.0, joint=0.0)
+        spent.update(salun=0.0, joint=0.0, rmia=0.0)
         begin = time.perf_counter()
         outputs = evaluator.outputs(original_arrays)
         forward = time.perf_counter() - begin
-        metrics = evaluator.evaluate(outputs, reference)
+        metrics = evaluator.evaluate(outputs, reference, references)
         evaluator.representation_map(outputs)
         total = time.perf_counter() - begin
         for key, value in (("forward passes", forward), ("SalUn's MIA-efficacy (5 SVMs)", spent["salun"]),
-                           ("joint attack (mia_auc)", spent["joint"]),
-                           ("everything else", total - forward - spent["salun"] - spent["joint"]), ("total", total)):
+                           ("joint attack (mia_auc)", spent["joint"]), ("per-example attack (RMIA)", spent["rmia"]),
+                           ("everything else", total - forward - sum(spent.values())), ("total", total)):
             timings[key].append(value)
         print(f"repeat {i + 1}: {total:.1f} s", flush=True)
     evaluator_module.salun_mia_efficacy, evaluator_module.population_mia = real["salun"], real["joint"]
+    Evaluator.per_example_attack = real["rmia"]
+    share = run_share(Path(args.run), statistics.median(timings["total"]), setup + sum(attack_setup))
 
     print("SalUn's attack, plain fits on every row ...", flush=True)
     plain = plain_salun(evaluator, outputs)
@@ -135,9 +171,13 @@ def main() -> int:
         "Written by `experiments/bench_evaluator.py`. It scores a model trained centrally on all data "
         f"({args.train_epochs} epoch(s) of the experiment's SGD settings) against one trained on the retained "
         "data, with every metric: accuracies, SalUn's MIA-efficacy (five SVMs), the joint attack (`mia_auc`, "
-        "`mia_joint_members`), `neighbour_mia`, `backdoor_asr`, KL and CKA to the reference, and the representation map. "
-        "The reference's outputs are computed once per seed and are not counted.",
+        "`mia_joint_members`), the per-example attack (RMIA, `rmia_auc` and its TPRs, with "
+        f"{config['rmia-references']} reference model(s) trained like the reference from other initialisations), "
+        "`neighbour_mia`, `backdoor_asr`, KL, its median, Jensen-Shannon and CKA to the reference, and the "
+        "representation map. The reference's outputs, and its reference models' on the forgotten and test samples, "
+        "are computed once per seed (the set-up row) and shared by every model of the seed.",
         "",
+        *share,
         f"- Command: `{command}`",
         f"- Config: dataset {config['dataset']}, model {config['model']}, {config['num-clients']} clients, "
         f"forget-class {config['forget-class']}, backdoor-client {config['backdoor-client']}, seed {config['seed']}",
@@ -153,6 +193,7 @@ def main() -> int:
         "|---|---|---|---|",
         *(f"| {key} | {min(v):.2f} | {statistics.median(v):.2f} | {max(v):.2f} |" for key, v in timings.items()),
         f"| evaluator set-up, once per seed | {setup:.2f} | | |",
+        f"| the attack's reference models' outputs, once per seed | {sum(attack_setup):.2f} | | |",
         "",
         "## SalUn's attack: ours against a plain fit on every row",
         "",

@@ -1,8 +1,8 @@
 """How the leakage regime was chosen: Fashion-MNIST federations trained on fewer samples, for more local epochs, or with a
 wider model, against how much their original model leaks membership and how well it generalises.
 
-Every setting is one `fedunlearn run` of the sample-deletion request (30% of client 1's samples, Dirichlet 0.5) on
-tuning seed 100, which no page reports. Leakage is the original model's: the per-example attack's AUC on its forgotten
+Every setting is one `fedunlearn run` of the client-deletion request (client 1's samples, about a tenth of the data,
+Dirichlet 0.5) on tuning seed 100, which no page reports. Leakage is the original model's: the per-example attack's AUC on its forgotten
 (member) samples against held-out ones (`rmia_auc`, 2 reference federations), and the population attack's held-out
 AUC (`mia_auc`). The rule that picks the regime, written before the runs: among the settings where both AUCs are at
 least 0.6, the one whose original model has the highest test accuracy (a useful model that leaks); its keys are those
@@ -25,7 +25,7 @@ from fedunlearn.evaluation.evaluator import MIA_SIGNAL_AUC
 RESULTS = ROOT / "experiments" / "results"
 RUNS = RESULTS / "leakage"
 SEED = 100
-REQUEST = ("partitioner='dirichlet' forget-class=-1 forget-samples=0.3 forget-samples-client=1 num-server-rounds=10 "
+REQUEST = ("partitioner='dirichlet' forget-class=-1 forget-client=1 num-server-rounds=10 "
            "unlearn-methods='finetune' unlearn-rounds=1 rmia-references=2 mia-samples=2000")
 # name: (training samples, 0 = all 60,000; local epochs; model)
 SETTINGS = {
@@ -35,6 +35,8 @@ SETTINGS = {
     "2000-e5": (2000, 5, "cnn2-8"),
     "2000-e10": (2000, 10, "cnn2-8"),
     "2000-e10-cnn2": (2000, 10, "cnn2"),
+    "1000-e20": (1000, 20, "cnn2-8"),
+    "1000-e20-cnn2": (1000, 20, "cnn2"),
 }
 
 
@@ -63,8 +65,8 @@ def write_report() -> None:
     lines = [
         "# The leakage regime: which Fashion-MNIST federation leaks membership", "",
         "Written by `experiments/leakage.py report` from the runs under `experiments/results/leakage/`; `python "
-        "experiments/leakage.py run` computes them again. Each setting is one run of the sample-deletion request (30% "
-        f"of client 1's samples, Dirichlet 0.5, 10 clients, 10 rounds) on seed {SEED}, a tuning seed no other page "
+        "experiments/leakage.py run` computes them again. Each setting is one run of the client-deletion request "
+        f"(client 1's samples, Dirichlet 0.5, 10 clients, 10 rounds) on seed {SEED}, a tuning seed no other page "
         "reports. Columns are the **original** model's: `train_acc` is its accuracy on the retained training samples, "
         "`gen_gap` = train_acc - test_acc, `rmia_auc` and `rmia_tpr_1pct` the per-example attack (RMIA, 2 reference "
         "federations) on the forgotten samples against held-out ones, `mia_auc` the population attack's held-out AUC. "

@@ -200,6 +200,9 @@ def bench_suite(suite_path: str | Path, out: str | Path, verbose: bool = False, 
                if any(c.scenario is s for c in done)}
     page = bench.write_page(suite, reports, out_dir, command, bench.machines(done),
                             missing=[c for c in all_cells if c not in done])
+    if suite.writes_tuned:  # a tuning suite: the rule's choice per request kind and method, for the suites to read
+        bench.write_tuned(suite, reports, page, command)
+        progress.message(f"tuned values: {suite.writes_tuned}")
     progress.message(f"results page: {page}")
     return page
 

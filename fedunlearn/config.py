@@ -159,6 +159,8 @@ SCHEMA: dict[str, Key] = {
     "forget-backdoor": Key(bool, False, "a sample request for exactly the samples that carry the planted backdoor "
                                         "(needs backdoor-client): the original learns the trigger, the reference not"),
     "unlearn-methods": Key(str, "finetune", "comma-separated methods; a variant: name[key=value;key=value]"),
+    "tuned-methods": Key(str, "", "settings each method runs with where its unlearn-methods entry does not set the key "
+                                  "itself: name[key=value;...], comma-separated (a suite's `tuned` file fills it)"),
     "unlearn-rounds": Key(int, 5, "federated rounds each unlearning method may use", _at_least(1)),
     # FUCRT (docs/methods/fucrt.md: the defaults come from a sweep).
     "fucrt-selection": Key(str, "vote", "how the transformation classes are chosen",
@@ -318,7 +320,7 @@ def validate(values: Mapping[str, Any], *, known_methods: Mapping[str, frozenset
         if not overrides:
             continue
         try:
-            validate({**values, "unlearn-methods": base, **overrides})
+            validate({**values, "unlearn-methods": base, "tuned-methods": "", **overrides})
         except ConfigError as exc:
             raise ConfigError(f"unlearn-methods = {config['unlearn-methods']!r}: variant {label!r}: {exc}") from None
     if known_methods is not None:
@@ -417,27 +419,34 @@ def method_variants(config: Mapping[str, Any]) -> list[tuple[str, str, dict[str,
     """(label, method, config overrides) for each entry of ``unlearn-methods``, in order.
 
     ``fucrt[fucrt-lambda-local=0;fucrt-temperature=0.1]`` runs ``fucrt`` with those two keys changed
-    and is reported under that label: variants of one experiment share its original and reference.
+    and is reported under that label: variants of one experiment share its original and reference. A method named in
+    ``tuned-methods`` runs with the settings given there, under its own label, except where its entry sets a key.
     """
-    text = config["unlearn-methods"]
+    tuned = {base: overrides for _, base, overrides in _parse_methods(config.get("tuned-methods", ""), "tuned-methods")}
+    variants = [(label, base, {**tuned.get(base, {}), **overrides})
+                for label, base, overrides in _parse_methods(config["unlearn-methods"], "unlearn-methods")]
+    labels = [label for label, _, _ in variants]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"unlearn-methods = {config['unlearn-methods']!r}: names a method twice")
+    return variants
+
+
+def _parse_methods(text: str, key: str) -> list[tuple[str, str, dict[str, Any]]]:
     entries = [e.strip() for e in re.split(r",(?![^\[]*\])", text) if e.strip()]
     variants = []
     for entry in entries:
         match = _VARIANT.match(entry)
         if not match:
-            raise ConfigError(f"unlearn-methods = {text!r}: {entry!r} is not of the form name or name[key=value;...]")
+            raise ConfigError(f"{key} = {text!r}: {entry!r} is not of the form name or name[key=value;...]")
         overrides = parse_run_config(" ".join(p.strip() for p in (match.group(2) or "").split(";") if p.strip()))
         allowed = variant_keys()
         shared = sorted(set(overrides) - set(allowed))
         if shared:
             raise ConfigError(
-                f"unlearn-methods = {text!r}: a variant cannot set {', '.join(shared)} (shared by every model of the "
+                f"{key} = {text!r}: a variant cannot set {', '.join(shared)} (shared by every model of the "
                 f"experiment); it may set: {', '.join(allowed)}"
             )
         variants.append((entry, match.group(1), overrides))
-    labels = [label for label, _, _ in variants]
-    if len(set(labels)) != len(labels):
-        raise ConfigError(f"unlearn-methods = {text!r}: names a method twice")
     return variants
 
 

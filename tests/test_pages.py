@@ -30,6 +30,10 @@ REBUILT = {
     "fashion-mnist-sweep.md": (BENCH.format("fashion-mnist-sweep"),
                                ["fashion-mnist-sweep.json", "fashion-mnist-sweep.html", "plots/fashion-mnist-sweep"]),
     "amp.md": (BENCH.format("amp"), ["amp.json", "amp.html", "plots/amp"]),
+    "fashion-mnist-leakage.md": (BENCH.format("fashion-mnist-leakage"),
+                                 ["fashion-mnist-leakage.json", "fashion-mnist-leakage.html",
+                                  "plots/fashion-mnist-leakage"]),
+    "leakage.md": ("experiments/leakage.py report", []),
     "claims.md": ("experiments/claims.py", ["fashion-mnist.html"]),  # the leaderboard shows the claims
     "fucrt.md": ("experiments/fucrt.py report", []),
     "negation.md": ("experiments/negation.py report", []),

@@ -22,6 +22,7 @@ from typing import Any, Callable, Mapping
 from fedunlearn.config import DEFAULTS, ConfigError, _safe_name, method_variants, read_toml, unread_method_keys
 from fedunlearn.evaluation.evaluator import AVG_GAP_TEXT
 from fedunlearn.evaluation.stats import interval_text
+from fedunlearn.reporting import tuning
 from fedunlearn.reporting.report import (
     NO_SIGNAL,
     md_table,
@@ -34,7 +35,7 @@ from fedunlearn.reporting.report import (
 from fedunlearn.reporting.seeds import REFERENCE, combine, sanity_lines
 from fedunlearn.runtime import environment
 
-SUITE_FIELDS = ("name", "page", "seeds", "common", "scenario")
+SUITE_FIELDS = ("name", "page", "seeds", "common", "scenario", "tuned", "grid", "writes-tuned")
 TABLE = (("forget_acc", "metrics.forget_acc"), ("retain_acc", "metrics.retain_acc"), ("test_acc", "metrics.test_acc"),
          ("test_forget_acc", "metrics.test_forget_acc"), ("mia_efficacy", "metrics.mia_efficacy"),
          ("rmia_auc", "metrics.rmia_auc"), ("backdoor_asr", "metrics.backdoor_asr"), ("avg_gap", "avg_gap"),
@@ -56,6 +57,7 @@ class Suite:
     scenarios: tuple[Scenario, ...]
     path: str
     page: str = "benchmark"  # the results page: <page>.md, <page>.json and plots/<page>/ in the output folder
+    writes_tuned: str = ""  # a tuning suite (with a grid): where its chosen values go (fedunlearn/reporting/tuning.py)
 
 
 # Keys that cannot change a stored cell's numbers: where the run writes (out-dir), where models are cached
@@ -148,6 +150,11 @@ def load_suite(path: str | Path, check: Callable[[Mapping[str, Any]], dict[str, 
         if not isinstance(value, str) or _safe_name(value):  # both become file or folder names
             raise ConfigError(f"suite file {str(path)!r}: {field} = {value!r}: must be "
                               f"{_safe_name(str(value)) or 'a string'}")
+    grid = tuning.check_grid(raw["grid"], f"suite file {str(path)!r}") if "grid" in raw else None
+    writes_tuned = str(raw.get("writes-tuned", ""))
+    if bool(grid) != bool(writes_tuned):
+        raise ConfigError(f"suite file {str(path)!r}: a tuning suite needs both grid and writes-tuned")
+    tuned = read_toml(raw["tuned"], f"suite file {str(path)!r}: tuned") if "tuned" in raw else None
     checked = []
     for scenario, values in scenarios.items():
         if _safe_name(scenario) or not isinstance(values, dict):  # names become folders: no '/', no '..'
@@ -159,11 +166,18 @@ def load_suite(path: str | Path, check: Callable[[Mapping[str, Any]], dict[str, 
             if key in values or key in common:
                 raise ConfigError(f"suite file {str(path)!r}: scenario {scenario!r}: {key} is set by the suite")
         try:
-            config = check({**common, **values, "name": f"{name}-{scenario}"})
+            merged = {**common, **values, "name": f"{name}-{scenario}"}
+            if grid:  # every grid point of a method is a variant of it
+                merged["unlearn-methods"] = tuning.expand(merged.get("unlearn-methods", DEFAULTS["unlearn-methods"]),
+                                                          grid)
+            if tuned is not None:  # each method runs with the values tuned for this request kind
+                group = tuning.request_group(check(merged))
+                merged["tuned-methods"] = tuning.tuned_methods(tuned, group, f"tuned file {raw['tuned']!r}")
+            config = check(merged)
         except ConfigError as exc:
             raise ConfigError(f"suite file {str(path)!r}: scenario {scenario!r}: {exc}") from None
         checked.append(Scenario(scenario, title, config))
-    return Suite(name, tuple(seeds), tuple(checked), str(path), page)
+    return Suite(name, tuple(seeds), tuple(checked), str(path), page, writes_tuned)
 
 
 def cells(suite: Suite, out: Path) -> list[Cell]:
@@ -317,3 +331,20 @@ def write_page(suite: Suite, reports: Mapping[str, dict], out: Path, command: st
 
     write_suite_board(out / f"{suite.page}.json", out / "claims.md")  # the leaderboard, beside the page
     return out / f"{suite.page}.md"
+
+
+def write_tuned(suite: Suite, reports: Mapping[str, dict], page: Path, command: str) -> None:
+    """A tuning suite's chosen values: the file ``suite.writes_tuned`` and a section at the end of its page (one
+    request kind per scenario: two scenarios of one kind are refused, since the rule would pick twice)."""
+    selection: dict[str, dict] = {}
+    for scenario in suite.scenarios:
+        if scenario.name not in reports:
+            continue
+        group = tuning.request_group(scenario.config)
+        if group in selection:
+            raise ConfigError(f"suite file {suite.path!r}: two scenarios tune the request kind {group!r}")
+        selection[group] = tuning.select(reports[scenario.name])
+    Path(suite.writes_tuned).parent.mkdir(parents=True, exist_ok=True)
+    Path(suite.writes_tuned).write_text(tuning.tuned_text(selection, command, list(suite.seeds)), encoding="utf-8")
+    with open(page, "a", encoding="utf-8") as handle:
+        handle.write("\n".join(["", *tuning.page_lines(selection, suite.writes_tuned)]))

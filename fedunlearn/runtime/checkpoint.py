@@ -135,7 +135,7 @@ class RunCheckpoints:
 
 # Keys that do not change the reference model: reports, the evaluator, unlearning and method settings.
 NOT_IN_REFERENCE = ("name", "out-dir", "seeds", "cache-dir", "unlearn-methods", "unlearn-rounds", "verdict-tolerance",
-                    "mia-samples", "noise-floor", "test-half", "rmia-references", "rmia-offline-a", "rmia-gamma")
+                    "mia-samples", "noise-floor", "test-half", "tuned-methods", "rmia-references", "rmia-offline-a", "rmia-gamma")
 # ... nor the original model, which is trained before any request: the request's keys too.
 REQUEST_KEYS = ("forget-class", "then-forget-classes", "forget-client", "forget-samples", "forget-samples-client",
                 "forget-samples-path", "forget-backdoor")
