@@ -25,25 +25,30 @@ from fedunlearn.evaluation.evaluator import MIA_SIGNAL_AUC
 RESULTS = ROOT / "experiments" / "results"
 RUNS = RESULTS / "leakage"
 SEED = 100
-REQUEST = ("partitioner='dirichlet' forget-class=-1 forget-client=1 num-server-rounds=10 "
+REQUEST = ("partitioner='dirichlet' forget-class=-1 forget-client=1 "
            "unlearn-methods='finetune' unlearn-rounds=1 rmia-references=2 mia-samples=2000")
-# name: (training samples, 0 = all 60,000; local epochs; model)
+# name: (training samples, 0 = all 60,000; local epochs; model; FedAvg rounds)
 SETTINGS = {
-    "all-e1": (0, 1, "cnn2-8"),
-    "6000-e1": (6000, 1, "cnn2-8"),
-    "6000-e5": (6000, 5, "cnn2-8"),
-    "2000-e5": (2000, 5, "cnn2-8"),
-    "2000-e10": (2000, 10, "cnn2-8"),
-    "2000-e10-cnn2": (2000, 10, "cnn2"),
-    "1000-e20": (1000, 20, "cnn2-8"),
-    "1000-e20-cnn2": (1000, 20, "cnn2"),
+    "all-e1": (0, 1, "cnn2-8", 10),
+    "6000-e1": (6000, 1, "cnn2-8", 10),
+    "6000-e5": (6000, 5, "cnn2-8", 10),
+    "2000-e5": (2000, 5, "cnn2-8", 10),
+    "2000-e10": (2000, 10, "cnn2-8", 10),
+    "2000-e10-cnn2": (2000, 10, "cnn2", 10),
+    "1000-e20": (1000, 20, "cnn2-8", 10),
+    "1000-e20-cnn2": (1000, 20, "cnn2", 10),
+    "500-e40": (500, 40, "cnn2-8", 10),
+    "500-e20-cnn2": (500, 20, "cnn2", 10),
+    "500-e40-r30": (500, 40, "cnn2-8", 30),
+    "500-e20-r30-cnn2": (500, 20, "cnn2", 30),
 }
 
 
 def command(name: str) -> list[str]:
-    samples, epochs, model = SETTINGS[name]
+    samples, epochs, model, rounds = SETTINGS[name]
     return fedunlearn_run("experiments/fashion-mnist.toml",
-                          f"seeds='{SEED}' train-samples={samples} local-epochs={epochs} model='{model}' {REQUEST}",
+                          f"seeds='{SEED}' train-samples={samples} local-epochs={epochs} model='{model}' "
+                          f"num-server-rounds={rounds} {REQUEST}",
                           f"experiments/results/leakage/{name}")
 
 
@@ -66,23 +71,23 @@ def write_report() -> None:
         "# The leakage regime: which Fashion-MNIST federation leaks membership", "",
         "Written by `experiments/leakage.py report` from the runs under `experiments/results/leakage/`; `python "
         "experiments/leakage.py run` computes them again. Each setting is one run of the client-deletion request "
-        f"(client 1's samples, Dirichlet 0.5, 10 clients, 10 rounds) on seed {SEED}, a tuning seed no other page "
+        f"(client 1's samples, Dirichlet 0.5, 10 clients) on seed {SEED}, a tuning seed no other page "
         "reports. Columns are the **original** model's: `train_acc` is its accuracy on the retained training samples, "
         "`gen_gap` = train_acc - test_acc, `rmia_auc` and `rmia_tpr_1pct` the per-example attack (RMIA, 2 reference "
         "federations) on the forgotten samples against held-out ones, `mia_auc` the population attack's held-out AUC. "
         "The reference's `rmia_auc` (it never saw the forgotten samples) shows what no leakage looks like.", "",
         f"Rule, fixed before the runs: among the settings where both AUCs are at least {MIA_SIGNAL_AUC}, the one whose "
         "original has the highest test accuracy.", "",
-        "| setting | training samples | local epochs | model | test_acc | train_acc | gen_gap | rmia_auc | "
+        "| setting | training samples | local epochs | rounds | model | test_acc | train_acc | gen_gap | rmia_auc | "
         "rmia_tpr_1pct | mia_auc | reference's rmia_auc | leaks |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, report in reports.items():
-        samples, epochs, model = SETTINGS[name]
+        samples, epochs, model, rounds = SETTINGS[name]
         original, reference = report["models"]["original"], report["models"]["retrain"]
         m = original["metrics"]
         lines.append(
             f"| {'**' + name + '**' if name == pick else name} | {samples or report['data']['train_samples']} | "
-            f"{epochs} | {model} | {m['test_acc']:.3f} | {m['retain_acc']:.3f} | {m['retain_acc'] - m['test_acc']:+.3f} | "
+            f"{epochs} | {rounds} | {model} | {m['test_acc']:.3f} | {m['retain_acc']:.3f} | {m['retain_acc'] - m['test_acc']:+.3f} | "
             f"{m['rmia_auc']:.3f} | {m['rmia_tpr_1pct']:.3f} | {m['mia_auc']:.3f} | "
             f"{reference['metrics']['rmia_auc']:.3f} | {'yes' if leaks(original) else 'no'} |")
     lines += ["", f"Chosen: **{pick}**." if pick else "No setting leaks on both attacks.", "",

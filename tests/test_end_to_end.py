@@ -156,6 +156,13 @@ def test_client_deletion_with_not_and_gradient_ascent_through_ray(scenario_run):
     for entry in models.values():
         assert entry["metrics"]["test_forget_acc"] is None and entry["metrics"]["neighbour_mia"] is None
         assert 0.0 <= entry["metrics"]["backdoor_asr"] <= 1.0
+        # The per-example attack scored every model, with one reference federation (rmia-references = 1).
+        assert 0.0 <= entry["metrics"]["rmia_auc"] <= 1.0
+        assert 0.0 <= entry["metrics"]["rmia_tpr_01pct"] <= entry["metrics"]["rmia_tpr_1pct"] <= 1.0
+        assert entry["metrics"]["robust_kl_to_reference"]["js_forget"] <= 0.6932
+    attack = models["retrain"]["attack_references"]
+    assert attack["models"] == 1 and attack["cost"]["client_rounds"] == models["retrain"]["cost"]["client_rounds"]
+    assert "### Per-example attack (RMIA)" in (out / "report.md").read_text()
     assert report["data"]["forget_samples"] == report["data"]["client_samples"][1]
 
 
@@ -319,7 +326,8 @@ def test_a_second_reference_measures_the_noise_floor_and_shares_the_cache(tmp_pa
     models = report["models"]
     assert models["retrain"]["details"]["0"]["cache"] == "reused"  # the first run's reference
     assert models["retrain"]["metrics"] == first["models"]["retrain"]["metrics"]
-    assert models["retrain-2"]["details"]["0"]["cache"] == "trained" and "speedup" not in models["retrain-2"]
+    # The first run trained replicate 2 as its per-example attack's reference federation: the same model, reused.
+    assert models["retrain-2"]["details"]["0"]["cache"] == "reused" and "speedup" not in models["retrain-2"]
     assert models["retrain-2"]["cost"]["client_rounds"] == models["retrain"]["cost"]["client_rounds"]
     assert models["retrain-2"]["gap"] != models["retrain"]["gap"]  # another training: not the same model
     assert set(report["noise_floor"]) >= {"forget_acc", "retain_acc", "test_acc"}

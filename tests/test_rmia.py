@@ -89,3 +89,17 @@ def test_robust_kl_companions_by_hand():
     # JS of two distributions with disjoint support is ln 2; of identical ones 0.
     assert mean_js(p, q) == pytest.approx(math.log(2) / 3, rel=1e-6)
     assert mean_js(np.array([[0.9, 0.1]]), np.array([[0.9, 0.1]])) == pytest.approx(0.0)
+
+
+def test_each_model_is_attacked_with_retrainings_other_than_itself():
+    from fedunlearn.strategies.flow import attack_references, replicates
+
+    pool = {"retrain-2": "r2", "retrain-3": "r3", "retrain": "r1"}
+    assert attack_references(pool, "finetune", 2) == ["r2", "r3"]  # any method: the replicates
+    assert attack_references(pool, "retrain", 2) == ["r2", "r3"]
+    assert attack_references(pool, "retrain-2", 2) == ["r3", "r1"]  # a replicate: the others, never itself
+    assert attack_references(pool, "retrain-3", 1) == ["r2"]
+    # Replicate 2 serves the noise floor and the attack: trained once.
+    assert replicates({"rmia-references": 1, "noise-floor": True}) == [2]
+    assert replicates({"rmia-references": 0, "noise-floor": False}) == []
+    assert replicates({"rmia-references": 3, "noise-floor": False}) == [2, 3, 4]
