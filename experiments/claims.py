@@ -21,6 +21,7 @@ from typing import Any, Mapping
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from commands import load_run  # noqa: E402
 from verdicts import (  # noqa: E402,F401  (per_seed_values and the rest: the claims page's arithmetic)
     FAMILY,
     NOT_YET,
@@ -58,7 +59,7 @@ def main() -> int:
     bench = json.loads(Path(args.bench).read_text(encoding="utf-8"))
     reports = load_reports(Path(args.bench))
     lr_reports = load_reports(Path(args.lr_bench)) if Path(args.lr_bench).is_file() else None
-    run = json.loads(Path(args.run).read_text(encoding="utf-8")) if Path(args.run).is_file() else None
+    run = load_run(Path(args.run)) if Path(args.run).is_file() else None
     leakage = load_reports(Path(args.leakage_bench)) if Path(args.leakage_bench).is_file() else None
     lines = [
         "# The papers' claims, re-tested on Fashion-MNIST",
@@ -406,9 +407,6 @@ def five_methods_section(reports: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
 
 # Who claims what about privacy, by leakage-regime scenario: the models whose per-example leakage is tested.
 PRIVACY_CLAIMS = {
@@ -452,3 +450,7 @@ def privacy_section(reports: Mapping[str, Any] | None) -> list[str]:
                   *md_table(["model", "rmia_auc", "gap to the reference", "equivalent to retraining",
                              "rmia_tpr_1pct", "mia_efficacy"], rows), ""]
     return lines
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from fedunlearn.evaluation.stats import interval_text
+from fedunlearn.reporting.seeds import recombine
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,3 +39,11 @@ def fmt(stats: dict | None, digits: int = 3) -> str:
     if not stats:
         return "-"
     return f"{stats['mean']:.{digits}f}" + interval_text(stats, digits, sep=" ")
+
+
+def load_run(path: Path) -> dict:
+    """A finished run's report.json, its models combined again under the current definitions (as `fedunlearn
+    report` does): a page never shows an Avg Gap or a verdict by older rules."""
+    import json
+
+    return recombine(json.loads(Path(path).read_text(encoding="utf-8")))

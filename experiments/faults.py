@@ -23,7 +23,7 @@ import json
 import sys
 import time
 
-from commands import ROOT, execute, fedunlearn_run, fmt, shown
+from commands import ROOT, execute, fedunlearn_run, fmt, load_run, shown
 
 sys.path.insert(0, str(ROOT))
 from fedunlearn.evaluation.evaluator import MIA_SIGNAL_AUC  # noqa: E402
@@ -51,7 +51,7 @@ def value(entry: dict, key: str) -> float | None:
 
 
 def write_page() -> None:
-    reports = {n: json.loads((RESULTS / "faults" / n / "report.json").read_text()) for n in RUNS}
+    reports = {n: load_run(RESULTS / "faults" / n / "report.json") for n in RUNS}
     walls = json.loads((RESULTS / "faults" / "wall.json").read_text()) if (RESULTS / "faults" / "wall.json").exists() \
         else {}
     clean, faulty = reports["clean"]["models"], reports["faulty"]["models"]

@@ -12,10 +12,9 @@ model and the reference of each seed: only the unlearning differs between rows.
 from __future__ import annotations
 
 import argparse
-import json
 from collections import Counter
 
-from commands import ROOT, execute, fedunlearn_run, fmt, shown
+from commands import ROOT, execute, fedunlearn_run, fmt, load_run, shown
 
 from fedunlearn.evaluation.evaluator import AVG_GAP_TEXT
 
@@ -147,7 +146,7 @@ def write_report() -> None:
         path = RUNS / name / "report.json"
         if not path.is_file():
             continue
-        report = json.loads(path.read_text())
+        report = load_run(path)
         partitioner = report["experiment"]["partitioner"]
         args = command(name, partitioner, [label for label in report["models"] if label not in ("original", "retrain")])
         lines += [f"## {title}", "", f"Command: `{shown(args)}`", "",

@@ -16,9 +16,8 @@ experiments/results/leakage/).
 from __future__ import annotations
 
 import argparse
-import json
 
-from commands import ROOT, execute, fedunlearn_run, shown
+from commands import ROOT, execute, fedunlearn_run, load_run, shown
 
 from fedunlearn.evaluation.evaluator import MIA_SIGNAL_AUC
 
@@ -64,7 +63,7 @@ def chosen(reports: dict[str, dict]) -> str | None:
 
 
 def write_report() -> None:
-    reports = {name: json.loads((RUNS / name / "report.json").read_text())
+    reports = {name: load_run(RUNS / name / "report.json")
                for name in SETTINGS if (RUNS / name / "report.json").is_file()}
     pick = chosen(reports)
     lines = [

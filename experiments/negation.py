@@ -12,9 +12,8 @@ experiment, so they share the original model and the reference of each seed.
 from __future__ import annotations
 
 import argparse
-import json
 
-from commands import ROOT, execute, fedunlearn_run, fmt, shown
+from commands import ROOT, execute, fedunlearn_run, fmt, load_run, shown
 
 from fedunlearn.evaluation.evaluator import AVG_GAP_TEXT
 
@@ -116,7 +115,7 @@ def write_report() -> None:
              f"clients, seeds {SEEDS}: means ± half-width of the 95% t-interval. Every method gets {ROUNDS} "
              f"unlearning rounds. `avg_gap` (NoT's Avg Gap) = {AVG_GAP_TEXT} (docs/evaluator.md). MB = model bytes "
              "sent and received.", ""]
-    reports = {name: json.loads((RUNS / name / "report.json").read_text())
+    reports = {name: load_run(RUNS / name / "report.json")
                for name in SCENARIOS if (RUNS / name / "report.json").is_file()}
     if reports:
         lines += ["## NoT's ablation: avg_gap per scenario (lower is closer to retraining)", "",

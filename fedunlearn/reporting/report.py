@@ -197,7 +197,7 @@ def markdown(report: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
         "",
         "| model | " + " | ".join(VERDICT_KEYS) + " |",
         "|---|" + "---|" * len(VERDICT_KEYS),
-        *(f"| {name} | " + " | ".join(e["verdict"]["metrics"][k] or "-" for k in VERDICT_KEYS) + " |"
+        *(f"| {name} | " + " | ".join(e["verdict"]["metrics"].get(k) or "-" for k in VERDICT_KEYS) + " |"
           for name, e in models.items()),
         "",
         "## Distance to the reference",

@@ -245,3 +245,14 @@ def combine(
         "data": dict(data or {}), "models": models, "not_learned": not_learned, "noise_floor": floor,
         "per_seed": {str(s): dict(per_seed[s]) for s in seeds}, **dict(extras or {}),
     }
+
+
+COMBINED = ("experiment", "request", "reference", "seeds", "data", "models", "not_learned", "noise_floor", "per_seed")
+
+
+def recombine(report: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored report (report.json) with its models combined again from its seeds' numbers under the current
+    definitions (gaps, Avg Gap, intervals, gates, verdicts); what a run stored besides is kept as it is."""
+    per_seed = {s: report["per_seed"][str(s)] for s in report["seeds"]}
+    extras = {k: v for k, v in report.items() if k not in COMBINED}
+    return combine(report["experiment"], report["request"], per_seed, report.get("data"), extras)
