@@ -187,3 +187,27 @@ def test_a_second_reference_sets_each_metrics_margin_from_the_noise_floor():
     assert "speedup" not in report["per_seed"]["0"]["retrain-2"]
     assert "forget_acc 0.050 (margin 0.075)" in sanity_lines(report)[0]
     assert combine(CONFIG, {"kind": "class"}, {0: _seed(0.0)})["noise_floor"] == {}
+
+
+def test_a_stored_report_is_combined_again_under_the_current_avg_gap_and_says_which_seeds_leak():
+    from fedunlearn.reporting.seeds import privacy_term_line, recombine
+
+    def seed(original_rmia):
+        models = _seed(0.3)
+        models["original"]["metrics"]["rmia_auc"] = original_rmia
+        models["retrain"]["metrics"]["rmia_auc"] = 0.5
+        models["finetune"]["metrics"]["rmia_auc"] = 0.7
+        return models
+
+    report = combine(CONFIG, {"kind": "class", "forget_class": 1}, {0: seed(0.55), 1: seed(0.8)})
+    stored = json.loads(json.dumps(report))  # as report.json holds it
+    for entry in stored["per_seed"].values():  # an older Avg Gap, as a report written before would hold it
+        entry["finetune"]["avg_gap"] = 0.99
+    stored["models"]["finetune"]["avg_gap"] = 0.99
+    again = recombine(stored)
+    # Seed 0: the original does not leak (0.55): the three accuracies (0.3 / 3). Seed 1: it leaks (0.8): the
+    # per-example attack's |gap| 0.2 joins them ((0.3 + 0.2) / 4). The mean over the two seeds:
+    assert again["models"]["finetune"]["avg_gap"] == pytest.approx((0.1 + 0.125) / 2)
+    assert again["seeds"] == [0, 1] and again["experiment"] == stored["experiment"]
+    line = privacy_term_line(again)
+    assert "in on 1/2 seeds (seed 1)" in line and "0.55, 0.80" in line
