@@ -410,7 +410,7 @@ def add_method_keys(method: str, keys: Mapping[str, Key], origin: str) -> None:
             raise ConfigError(f"unlearning method {method!r} of {origin}: key {name!r} is defined already")
         SCHEMA[name] = key
         DEFAULTS[name] = key.default
-    if f"{method}-" not in METHOD_KEY_PREFIXES:
+    if keys and f"{method}-" not in METHOD_KEY_PREFIXES:  # a method without keys claims no prefix ("noise-floor")
         METHOD_KEY_PREFIXES.append(f"{method}-")
 _VARIANT = re.compile(r"^([A-Za-z0-9_-]+)(?:\[(.*)\])?$")
 
