@@ -34,6 +34,9 @@ REBUILT = {
                                  ["fashion-mnist-leakage.json", "fashion-mnist-leakage.html",
                                   "plots/fashion-mnist-leakage"]),
     "leakage.md": ("experiments/leakage.py report", []),
+    "fashion-mnist-tuning.md": (BENCH.format("fashion-mnist-tuning"),
+                                ["fashion-mnist-tuning.json", "fashion-mnist-tuning.html",
+                                 "plots/fashion-mnist-tuning", "../tuned/fashion-mnist.toml"]),
     "claims.md": ("experiments/claims.py", ["fashion-mnist.html"]),  # the leaderboard shows the claims
     "fucrt.md": ("experiments/fucrt.py report", []),
     "negation.md": ("experiments/negation.py report", []),
