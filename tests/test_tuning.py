@@ -38,7 +38,13 @@ def test_every_point_diverged_keeps_the_defaults():
     report = {"experiment": validate({"unlearn-methods": "not[learning-rate=0.05]"}),
               "models": {"not[learning-rate=0.05]": _model(0.5, [100, 101])}}
     assert tuning.select(report)["not"] == {"overrides": {}, "label": None, "avg_gap": None, "points": 1,
-                                            "diverged": 1}
+                                            "diverged": 1, "at_edge": []}
+
+
+def test_a_choice_at_the_end_of_three_or_more_values_is_flagged():
+    points = [{"learning-rate": v, "salun-ratio": r} for v in (0.01, 0.02, 0.05) for r in (0.3, 0.7)]
+    assert tuning.at_edge({"learning-rate": 0.05, "salun-ratio": 0.3}, points) == ["learning-rate"]
+    assert tuning.at_edge({"learning-rate": 0.02, "salun-ratio": 0.7}, points) == []  # two values: no edge to speak of
 
 
 def test_the_tuned_file_round_trips_into_each_methods_settings():

@@ -71,8 +71,20 @@ def select(report: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         best = min(viable, key=lambda c: models[c[0]]["avg_gap"], default=None)
         chosen[base] = {"overrides": dict(best[1]) if best else {}, "label": best[0] if best else None,
                         "avg_gap": models[best[0]]["avg_gap"] if best else None, "points": len(candidates),
-                        "diverged": len(candidates) - len(viable)}
+                        "diverged": len(candidates) - len(viable),
+                        "at_edge": at_edge(best[1], [o for _, o in candidates]) if best else []}
     return chosen
+
+
+def at_edge(chosen: Mapping[str, Any], points: list[Mapping[str, Any]]) -> list[str]:
+    """The keys whose chosen value is the smallest or largest of three or more in the grid: the best may lie
+    beyond it."""
+    edge = []
+    for key, value in chosen.items():
+        values = sorted({p[key] for p in points if key in p and isinstance(p[key], (int, float))})
+        if len(values) >= 3 and value in (values[0], values[-1]):
+            edge.append(key)
+    return edge
 
 
 def _toml_value(value: Any) -> str:
@@ -111,7 +123,10 @@ def page_lines(selection: Mapping[str, Mapping[str, Mapping[str, Any]]], path: s
         for method, choice in methods.items():
             chosen = ", ".join(f"`{k} = {json.dumps(v)}`" for k, v in choice["overrides"].items()) or "defaults kept"
             gap = "-" if choice["avg_gap"] is None else f"{choice['avg_gap']:.3f}"
-            rows.append(f"| {group} | {method} | {chosen} | {gap} | {choice['diverged']}/{choice['points']} |")
-    return ["## Chosen values", "", f"Rule: {RULE}. Written to `{path}`, which the suites read (their `tuned` field).",
-            "", "| request kind | method | chosen | avg_gap (validation) | grid points that diverged |",
-            "|---|---|---|---|---|", *rows, ""]
+            edge = ", ".join(f"`{k}`" for k in choice.get("at_edge", [])) or "-"
+            rows.append(f"| {group} | {method} | {chosen} | {gap} | {choice['diverged']}/{choice['points']} | {edge} |")
+    return ["## Chosen values", "", f"Rule: {RULE}. Written to `{path}`, which the suites read (their `tuned` field). "
+            "*At the grid's edge*: a key whose chosen value is the smallest or largest of three or more tried, where "
+            "a wider grid might do better.",
+            "", "| request kind | method | chosen | avg_gap (validation) | grid points that diverged | at the grid's edge |",
+            "|---|---|---|---|---|---|", *rows, ""]
