@@ -57,15 +57,16 @@ DEPLOYMENT_POLL = 0.5  # seconds between two looks for replies on a deployment g
 
 
 def send_and_receive(grid: Grid, messages: list[Message], timeout: float, clock: AnswerClock | None = None,
-                     ) -> list[Message]:
+                     kind: str | None = None) -> list[Message]:
     """Send ``messages`` (one round: one kind of work) and gather the replies until every client has answered
     or the round's deadline has passed: ``timeout`` seconds, or with a ``clock`` the deadline that follows
     the federation (:mod:`fedunlearn.runtime.deadline`), capped by ``timeout``. Looks for replies as often as
     :func:`poll_interval` says in simulation. A simulated hang (``fault-rate``) answers at once with a reason
-    that marks it; it is taken for no answer, as the client it stands for would give none."""
+    that marks it; it is taken for no answer, as the client it stands for would give none. ``kind`` names the
+    work for the clock (default: the message type)."""
     if not messages:
         return []
-    kind, sent = messages[0].metadata.message_type, len(messages)
+    kind, sent = kind or messages[0].metadata.message_type, len(messages)
     interval = poll_interval(sent) if hasattr(grid, "pull_interval") else DEPLOYMENT_POLL
     start = time.monotonic()
     waiting = set(grid.push_messages(messages))
@@ -135,7 +136,7 @@ def deadline_for(clock: AnswerClock | None, kind: str, sent: int, timeout: float
 
 
 def ask_with_retries(grid: Grid, messages: list[Message], timeout: float, clock: AnswerClock | None,
-                     retries: int) -> tuple[list[Message], list[Message]]:
+                     retries: int, kind: str | None = None) -> tuple[list[Message], list[Message]]:
     """Send a round's messages; clients that fail (an error, or no answer by the deadline) are asked again,
     up to ``retries`` times, each attempt with its own deadline, before the round goes on without them.
 
@@ -143,16 +144,16 @@ def ask_with_retries(grid: Grid, messages: list[Message], timeout: float, clock:
     again. A client's work depends on the round and not on the attempt, so a retry that succeeds gives the
     answer the first attempt would have given: a round loses a client only when every attempt fails.
     """
-    last = {m.metadata.src_node_id: m for m in send_and_receive(grid, messages, timeout, clock)}
+    last = {m.metadata.src_node_id: m for m in send_and_receive(grid, messages, timeout, clock, kind)}
     sent_again: list[Message] = []
     for attempt in range(1, retries + 1):
         failed = [m for m in messages if m.metadata.dst_node_id not in last or last[m.metadata.dst_node_id].has_error()]
         if not failed:
             break
-        again = [attempt_again(m, attempt, deadline_for(clock, m.metadata.message_type, len(failed), timeout))
+        again = [attempt_again(m, attempt, deadline_for(clock, kind or m.metadata.message_type, len(failed), timeout))
                  for m in failed]
         sent_again += again
-        last.update({m.metadata.src_node_id: m for m in send_and_receive(grid, again, timeout, clock)})
+        last.update({m.metadata.src_node_id: m for m in send_and_receive(grid, again, timeout, clock, kind)})
     return list(last.values()), sent_again
 
 

@@ -51,13 +51,13 @@ class FederatedSession:
         return ConfigRecord({**self.config, "phase": phase, "view": view, **extra})
 
     def exchange(self, messages: list[Message], what: str, required: int, cost: Cost | None = None,
-                 retries: int | None = None) -> list[Message]:
+                 retries: int | None = None, kind: str | None = None) -> list[Message]:
         """A one-off round (FUCRT's selection, SalUn's saliency): send ``messages``, ask failed clients again
         as a strategy's round does (``round-retries``, or ``retries``), wait as long as the experiment's
         deadline says, and return the answers in client order (see ``fedavg.exchange``). The retries and
         their bytes are added to ``cost`` (not to its client trainings: these rounds train nothing)."""
         retries = self.config["round-retries"] if retries is None else retries
-        replies, again = ask_with_retries(self.grid, messages, self.timeout, self.clock, retries)
+        replies, again = ask_with_retries(self.grid, messages, self.timeout, self.clock, retries, kind)
         if cost is not None:
             cost.retries += len(again)
             cost.bytes_down += sum(content_bytes(m.content) for m in again)
@@ -74,12 +74,19 @@ class FederatedSession:
                 attempts: int = 3) -> tuple[Message, int]:
         """A one-client round (gradient ascent's or L2UL's target, who alone can do the work): the message
         ``message_for(attempt)`` is sent to ``node``, again after a failure, up to ``attempts`` times.
-        Returns the reply and the number of failed attempts; raises ClientFailure after the last one."""
+        Returns the reply and the number of failed attempts; raises ClientFailure after the last one.
+
+        The clock times this work apart from every other (``what`` names the method, variant and client): how long
+        one client's ascent or adversarial search takes depends on the variant's own settings (an ascent at a
+        tenth of the learning rate runs five times more steps), so another variant's answer time says nothing of
+        it."""
         from .fedavg import ClientFailure
 
         for attempt in range(attempts):
             try:
-                return self.exchange([message_for(attempt)], what, required=1, retries=0)[0], attempt
+                message = message_for(attempt)
+                kind = f"{message.metadata.message_type} ({what})"
+                return self.exchange([message], what, required=1, retries=0, kind=kind)[0], attempt
             except ClientFailure:
                 if attempt == attempts - 1:
                     raise

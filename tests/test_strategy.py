@@ -253,3 +253,19 @@ def test_a_one_off_round_asks_its_failed_clients_again_and_counts_the_retries_wi
     assert [r.metadata.src_node_id for r in replies] == [5, 6, 8]
     assert cost.retries == 2 and cost.client_rounds == 0 and cost.bytes_down == 2 * content_bytes(content)
     assert len(session.exchange(messages, "a query", required=1, retries=0)) == 2  # no retry: 6 and 7 missing
+
+
+def test_a_named_kind_keeps_its_own_answer_times_on_the_clock():
+    """One client's ascent lasts as long as its variant's settings make it: ask_one times each (method, variant,
+    client) apart, so a fast variant's answer does not set a short deadline for a slow one."""
+    from fedunlearn.runtime.deadline import AnswerClock, DeadlinePolicy
+
+    class Answering(NodeList):
+        def answer(self, messages):
+            return [Message(RecordDict({"metrics": MetricRecord({"partition-id": 0})}), reply_to=m) for m in messages]
+
+    clock = AnswerClock(DeadlinePolicy(hard_cap=600.0, factor=2.0, floor=0.5))
+    message = Message(RecordDict({"config": ConfigRecord()}), dst_node_id=1, message_type="train.ascent")
+    assert len(send_and_receive(Answering([1]), [message], 5.0, clock, kind="train.ascent (variant a)")) == 1
+    assert set(clock.slowest) == {"train.ascent (variant a)"}  # not recorded under the message type
+    assert clock.deadline("train.ascent (variant b)", 1) == 600.0  # another variant: not seen yet, the hard cap
