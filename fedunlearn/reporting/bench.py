@@ -337,6 +337,7 @@ def write_tuned(suite: Suite, reports: Mapping[str, dict], page: Path, command: 
     """A tuning suite's chosen values: the file ``suite.writes_tuned`` and a section at the end of its page (one
     request kind per scenario: two scenarios of one kind are refused, since the rule would pick twice)."""
     selection: dict[str, dict] = {}
+    computed = {tuning.request_group(s.config): [] for s in suite.scenarios}
     for scenario in suite.scenarios:
         if scenario.name not in reports:
             continue
@@ -344,7 +345,9 @@ def write_tuned(suite: Suite, reports: Mapping[str, dict], page: Path, command: 
         if group in selection:
             raise ConfigError(f"suite file {suite.path!r}: two scenarios tune the request kind {group!r}")
         selection[group] = tuning.select(reports[scenario.name])
+        computed[group] = list(reports[scenario.name]["seeds"])
     Path(suite.writes_tuned).parent.mkdir(parents=True, exist_ok=True)
-    Path(suite.writes_tuned).write_text(tuning.tuned_text(selection, command, list(suite.seeds)), encoding="utf-8")
+    Path(suite.writes_tuned).write_text(tuning.tuned_text(selection, command, list(suite.seeds), computed),
+                                        encoding="utf-8")
     with open(page, "a", encoding="utf-8") as handle:
         handle.write("\n".join(["", *tuning.page_lines(selection, suite.writes_tuned)]))

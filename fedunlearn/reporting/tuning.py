@@ -95,10 +95,15 @@ def _toml_value(value: Any) -> str:
     return json.dumps(str(value))
 
 
-def tuned_text(selection: Mapping[str, Mapping[str, Mapping[str, Any]]], command: str, seeds: list[int]) -> str:
-    """The tuned file: a [<request kind>.<method>] table of chosen keys each (an empty table: defaults kept)."""
+def tuned_text(selection: Mapping[str, Mapping[str, Mapping[str, Any]]], command: str, seeds: list[int],
+               computed: Mapping[str, list] | None = None) -> str:
+    """The tuned file: a [<request kind>.<method>] table of chosen keys each (an empty table: defaults kept);
+    ``computed`` names the seeds each request kind was chosen on, where not every cell is computed yet."""
+    partial = [f"{group}: " + (f"seeds {', '.join(map(str, s))}" if s else "none, its methods keep their defaults")
+               for group, s in (computed or {}).items() if list(s) != seeds]
     lines = [f"# Tuned hyperparameters, written by `{command}`.",
              f"# Rule: {RULE}. Tuning seeds: {', '.join(map(str, seeds))}.",
+             *([f"# Partial: chosen on {'; '.join(partial)} (the other cells are not computed yet)."] if partial else []),
              "# A suite reads this file through its `tuned` field; its pages report the other half of the test split.", ""]
     for group, methods in selection.items():
         for method, choice in methods.items():
