@@ -180,4 +180,5 @@ def test_a_second_experiment_reuses_the_cached_original_and_reference_and_says_s
         assert _comparable(b)[model] == _comparable(a)[model]
     assert "reused from the cache" in (tmp_path / "b" / "report.md").read_text()
     assert "Measured on:" in (tmp_path / "b" / "report.md").read_text() and "flwr " in b["environment"]
-    assert len(list((cache / "reference").glob("*.pt"))) == 1 and len(list((cache / "original").glob("*.pt"))) == 1
+    # The reference and the per-example attack's reference federation (replicate 2), one original: all reused.
+    assert len(list((cache / "reference").glob("*.pt"))) == 2 and len(list((cache / "original").glob("*.pt"))) == 1
