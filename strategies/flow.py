@@ -197,9 +197,7 @@ def sequential_result(steps: list[PhaseResult], evaluator: Evaluator) -> PhaseRe
                 continue
             history.append({**entry, "round": entry["round"] + offset, "request": step})
         offset += max((entry["round"] for entry in result.history), default=0)
-    cost = steps[0].cost
-    for result in steps[1:]:
-        cost = cost.add(result.cost)
+    cost = sum_costs([result.cost for result in steps])
     classes = evaluator.federation.request.classes
     details = {"requests": [
         {"request": step, "forget_class": classes[step - 1], "details": result.details,
