@@ -32,11 +32,22 @@ def stat(entry: Mapping[str, Any], key: str) -> dict | None:
     return (entry.get("stats") or {}).get(key)
 
 
+def margin(report: Mapping[str, Any], key: str) -> float:
+    """The equivalence and non-inferiority margin of metric ``key`` in a scenario: the noise floor's (set by how far
+    a second retraining is from the first, :func:`fedunlearn.reporting.seeds.noise_floor`) where the suite trained
+    one, else the suite's ``verdict-tolerance``."""
+    floor = (report.get("noise_floor") or {}).get(key)
+    return floor["margin"] if floor else report["experiment"]["verdict-tolerance"]
+
+
 def fmt(summary: Mapping[str, Any] | None, digits: int = 3) -> str:
-    """mean [low, high] of a summary (the 95% interval), or the mean alone with one seed."""
+    """mean [low, high] of a summary (the 95% interval), the mean and the count of seeds at a bound where every
+    seed sits at it ("0.000 (5/5 seeds at 0)"), or the mean alone with one seed."""
     if not summary or summary.get("mean") is None:
         return "-"
     text = f"{summary['mean']:.{digits}f}"
+    if summary.get("at_bound") is not None:
+        return text + f" ({summary['n']}/{summary['n']} seeds at {summary['at_bound']:g})"
     if summary.get("ci95"):
         low, high = summary["ci95"]
         text += f" [{low:.{digits}f}, {high:.{digits}f}]"

@@ -145,7 +145,8 @@ def test_keys_of_methods_a_cell_does_not_run_do_not_determine_it(tmp_path):
 
 
 def test_a_stored_cell_stands_when_only_keys_that_cannot_change_its_numbers_differ(tmp_path):
-    """The rule of fedunlearn/reporting/bench.py: where the run writes and the verdict's tolerance never matter;
+    """The rule of fedunlearn/reporting/bench.py: the experiment's name (a renamed suite), where the run writes and
+    the verdict's tolerance never matter;
     the retry and deadline keys matter only for a cell in which a client failed or was asked again."""
     from fedunlearn.config import validate
     from fedunlearn.reporting.bench import Cell, Scenario
@@ -154,7 +155,7 @@ def test_a_stored_cell_stands_when_only_keys_that_cannot_change_its_numbers_diff
     cell = Cell(Scenario("s", "S", config), 0, tmp_path / "seed-0.json")
     quiet = {"rounds": 2, "client_rounds": 20, "failures": 0, "retries": 0}
     stored = {**cell.config, "round-retries": 1, "round-deadline-factor": 3.0, "round-deadline-floor": 2.0,
-              "out-dir": "elsewhere", "cache-dir": "", "verdict-tolerance": 0.05}
+              "out-dir": "elsewhere", "cache-dir": "", "verdict-tolerance": 0.05, "name": "old-suite-s"}
     models = {"original": {"cost": quiet}, "finetune": {"cost": quiet, "one_off_cost": quiet}}
     cell.path.write_text(json.dumps({"config": stored, "models": models}))
     assert cell.done()

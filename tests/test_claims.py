@@ -167,3 +167,24 @@ def test_a_diverged_seed_is_left_out_of_the_paired_comparisons(tmp_path):
         "s": {"seeds": [0, 1], "models": {"not": {"diverged": [1]}}}}}))
     values = claims.load_reports(tmp_path / "page.json")["s"]["per_seed_values"]["not"]
     assert set(values) == {"0"} and abs(values["0"]["avg_gap"] - 0.1) < 1e-12  # 0.3 / 3: the forget_acc term
+
+
+def test_the_margin_is_the_noise_floor_s_where_there_is_one_and_a_bound_is_shown_as_a_count():
+    from verdicts import fmt, margin
+
+    retrain = _model(metrics__forget_acc=_stat(0.0), metrics__test_retain_acc=_stat(0.91, 0.90, 0.92))
+    # 0.015 below the reference: inside the suite's tolerance (0.02), outside a noise floor's margin of 0.01.
+    lra = _model(metrics__forget_acc=_stat(0.0), gap__test_retain_acc=_stat(-0.015, -0.0155, -0.0145))
+    report = _scenario({"retrain": retrain, "lra-npp": lra})
+    assert margin(report, "test_retain_acc") == 0.02
+    held = page(claims.five_methods_section({"class-dirichlet": report}))
+    report["noise_floor"] = {"test_retain_acc": {"mean": 0.006, "margin": 0.01}}
+    assert margin(report, "test_retain_acc") == 0.01 and margin(report, "forget_acc") == 0.02
+    claims.FAMILY.reset()
+    not_held = page(claims.five_methods_section({"class-dirichlet": report}))
+    row = next(line for line in held.splitlines() if line.startswith("| `lra-npp`"))
+    assert row.endswith("| **held** |")
+    row = next(line for line in not_held.splitlines() if line.startswith("| `lra-npp`"))
+    assert row.endswith("| **not held** |")
+    assert fmt({"mean": 0.0, "std": 0.0, "ci95": None, "n": 5, "at_bound": 0.0}) == "0.000 (5/5 seeds at 0)"
+    assert fmt({"mean": 0.5, "std": 0.1, "ci95": [0.4, 0.6], "n": 5}) == "0.500 [0.400, 0.600]"

@@ -60,10 +60,11 @@ class Suite:
     writes_tuned: str = ""  # a tuning suite (with a grid): where its chosen values go (fedunlearn/reporting/tuning.py)
 
 
-# Keys that cannot change a stored cell's numbers: where the run writes (out-dir), where models are cached
-# (cache-dir: a cached model is the model its key names), and the verdict's tolerance (the page applies it to the
-# stored gaps; a cell holds none).
-NEVER_DETERMINING = ("out-dir", "cache-dir", "verdict-tolerance")
+# Keys that cannot change a stored cell's numbers: the experiment's name (a label: "<suite>-<scenario>", so a
+# renamed suite keeps its cells), where the run writes (out-dir), where models are cached (cache-dir: a cached
+# model is the model its key names), and the verdict's tolerance (the page applies it to the stored gaps; a cell
+# holds none).
+NEVER_DETERMINING = ("name", "out-dir", "cache-dir", "verdict-tolerance")
 # Keys that act only once a client fails or answers late: how often it is asked again, how long a round waits,
 # how many answers a round needs. A cell in whose every phase no client failed and none was asked again ran as it
 # would have under any value of them; one that recorded a failure or a retry is computed again when they change.
