@@ -73,6 +73,7 @@ def test_the_matrix_runs_writes_one_page_and_a_rerun_skips_computed_cells(tmp_pa
                     for s in ("class", "client") for i in (0, 1)]
     assert all(t > 0 for t in cell_seconds)
     assert f"Computing the 4 cells took {sum(cell_seconds) / 60:.1f} min in all" in page
+    assert f": `class` {sum(cell_seconds[:2]) / 60:.1f}, `client` {sum(cell_seconds[2:]) / 60:.1f}." in page
     class_report = results["scenarios"]["class"]
     assert set(class_report["models"]) == {"original", "retrain", "finetune", "not"}
     assert class_report["seeds"] == [0, 1] and class_report["models"]["not"]["stats"]["metrics.forget_acc"]["n"] == 2

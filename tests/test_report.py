@@ -211,3 +211,24 @@ def test_a_stored_report_is_combined_again_under_the_current_avg_gap_and_says_wh
     assert again["seeds"] == [0, 1] and again["experiment"] == stored["experiment"]
     line = privacy_term_line(again)
     assert "in on 1/2 seeds (seed 1)" in line and "0.55, 0.80" in line
+
+
+def test_a_method_that_loses_more_than_0_05_of_the_reference_s_retained_accuracy_is_named_with_why():
+    from fedunlearn.reporting.seeds import shortfall_line, shortfalls
+
+    def seed(head_tilt, not_):
+        return seed_report({"original": (_metrics(0.9), Cost(15, 30, 3, 4, 3.0)),
+                            "retrain": ({**_metrics(), "test_retain_acc": 0.90}, Cost(15, 30, 3, 4, 3.0)),
+                            "head-tilt": ({**_metrics(), "test_retain_acc": head_tilt}, Cost(5, 10, 1, 1, 1.0)),
+                            "not": ({**_metrics(), "test_retain_acc": not_}, Cost(5, 10, 1, 1, 1.0))})
+
+    # head tilt: 0.87 and 0.85, mean 0.86: 0.04 below, not listed; NoT: 0.82 and 0.80, mean 0.81: -0.09.
+    report = combine(CONFIG, {"kind": "class"}, {0: seed(0.87, 0.82), 1: seed(0.85, 0.80)}, {"num_classes": 10})
+    assert shortfalls(report) == {"not": pytest.approx(-0.09)}
+    assert shortfall_line(report, {}) == ("More than 0.05 below the reference's `test_retain_acc` (mean over the seeds "
+                                          "that did not diverge): `not` -0.090: not explained.")
+    assert shortfall_line(report, {"not": "two rounds do not undo the negation"}).endswith(
+        "`not` -0.090: two rounds do not undo the negation.")
+    # NoT collapses on seed 1 (0.1 on ten classes: diverged): the seed it keeps, 0.86, is within 0.05.
+    report = combine(CONFIG, {"kind": "class"}, {0: seed(0.86, 0.86), 1: seed(0.86, 0.1)}, {"num_classes": 10})
+    assert shortfalls(report) == {} and shortfall_line(report, {}) is None

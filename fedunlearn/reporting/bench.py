@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -48,6 +48,8 @@ class Scenario:
     name: str
     title: str
     config: dict[str, Any]  # validated experiment configuration (seed set per cell)
+    # method -> why it falls short of the reference's utility (the page shows it beside the shortfall it measures)
+    explained: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,10 @@ def load_suite(path: str | Path, check: Callable[[Mapping[str, Any]], dict[str, 
                               f"{_safe_name(scenario) or 'a safe name'}")
         values = dict(values)
         title = str(values.pop("title", scenario))
+        explained = values.pop("explained", {})
+        if not isinstance(explained, dict) or not all(isinstance(v, str) for v in explained.values()):
+            raise ConfigError(f"suite file {str(path)!r}: scenario {scenario!r}: explained = {explained!r}: must be "
+                              "a table of method = \"why it falls short\"")
         for key in ("seed", "seeds", "name", "out-dir"):
             if key in values or key in common:
                 raise ConfigError(f"suite file {str(path)!r}: scenario {scenario!r}: {key} is set by the suite")
@@ -177,7 +183,11 @@ def load_suite(path: str | Path, check: Callable[[Mapping[str, Any]], dict[str, 
             config = check(merged)
         except ConfigError as exc:
             raise ConfigError(f"suite file {str(path)!r}: scenario {scenario!r}: {exc}") from None
-        checked.append(Scenario(scenario, title, config))
+        labels = [label for label, _, _ in method_variants(config)]
+        if unknown := sorted(set(explained) - set(labels)):
+            raise ConfigError(f"suite file {str(path)!r}: scenario {scenario!r}: explained names {', '.join(unknown)}, "
+                              f"not among its methods ({', '.join(labels)})")
+        checked.append(Scenario(scenario, title, config, dict(explained)))
     return Suite(name, tuple(seeds), tuple(checked), str(path), page, writes_tuned)
 
 
@@ -196,6 +206,7 @@ def scenario_report(scenario: Scenario, done: list[Cell]) -> dict[str, Any]:
     config = {**scenario.config, **ran_with, "seeds": ",".join(str(c.seed) for c in done)}
     report = combine(config, stored[0]["request"], per_seed, stored[0]["data"])
     report["title"] = scenario.title
+    report["explained"] = dict(scenario.explained)
     report["cell_seconds"] = [s.get("seconds") for s in stored]
     report["cell_evaluation_seconds"] = [s.get("evaluation_seconds") for s in stored]
     return report
@@ -242,7 +253,10 @@ def _timing(reports: Mapping[str, dict]) -> str:
     total = sum(seconds)
     text = (f"Computing the {len(seconds)} cells took {total / 60:.1f} min in all (the sum of the cells' wall "
             "times, each measured when the cell was computed; Ray's start-up, once per simulation, is not "
-            "included).")
+            "included)")
+    if len(reports) > 1:
+        text += ": " + ", ".join(f"`{name}` {sum(r['cell_seconds']) / 60:.1f}" for name, r in reports.items())
+    text += "."
     evaluation = [t for r in reports.values() for t in r.get("cell_evaluation_seconds", [])]
     if evaluation and None not in evaluation:
         text += (f" Scoring the models with the central evaluator took {sum(evaluation) / 60:.1f} min of it "

@@ -20,7 +20,7 @@ from typing import Any, Mapping
 
 from fedunlearn.evaluation.stats import interval_text
 from fedunlearn.reporting.report import mean_text
-from fedunlearn.reporting.seeds import floor_line
+from fedunlearn.reporting.seeds import floor_line, shortfall_line
 
 # (column, dotted key in a model's stats, range of the error bar or None)
 COLUMNS = (("forget_acc", "metrics.forget_acc", (0, 1)), ("retain_acc", "metrics.retain_acc", (0, 1)),
@@ -252,6 +252,8 @@ def suite_board(data: Mapping[str, Any], plot: Path | None = None, claims: str |
                  scenario_table(name, report, docs)]
         if line := floor_line(report):  # the noise floor and its margins, where the suite has one
             body.append(markdown_to_html(line))
+        if not report.get("not_learned") and (line := shortfall_line(report, report.get("explained") or {})):
+            body.append(markdown_to_html(line))  # methods that lost utility retraining keeps, and why
         if report.get("not_learned"):
             body.append(f'<p><span class="badge none">no verdicts</span> {e(" and ".join(report["not_learned"]))} '
                         "did not learn on any seed.</p>")

@@ -153,6 +153,40 @@ def privacy_term_line(report: Mapping[str, Any]) -> str | None:
             f"{', '.join(leaky)}), those where the original leaks (its `{AVG_GAP_PRIVACY}` per seed: {values}).")
 
 
+# A method whose mean accuracy on retained test samples is more than this below the reference's has lost utility
+# that retraining keeps: the page lists it, with why where the suite file explains it (``explained``).
+SHORTFALL = 0.05
+
+
+def shortfalls(report: Mapping[str, Any]) -> dict[str, float]:
+    """The methods (not the original or the references) whose mean accuracy on retained test samples (over the
+    seeds on which they did not diverge) is more than SHORTFALL below the reference's: name -> that difference."""
+    if REFERENCE not in report["models"]:
+        return {}
+    reference = retained_accuracy(report["models"][REFERENCE].get("metrics") or {})
+    out = {}
+    for name, entry in report["models"].items():
+        value = retained_accuracy(entry.get("metrics") or {})
+        if name in BASE_MODELS or value is None or reference is None or len(entry.get("diverged", [])) == len(
+                report["seeds"]):
+            continue
+        if value - reference < -SHORTFALL - 1e-12:  # exactly SHORTFALL below is not more
+            out[name] = value - reference
+    return out
+
+
+def shortfall_line(report: Mapping[str, Any], explained: Mapping[str, str]) -> str | None:
+    """One sentence naming each method more than SHORTFALL below the reference on retained test samples, and why
+    (``explained``: method -> reason, from the suite file) or that nothing explains it; None when there is none."""
+    found = shortfalls(report)
+    if not found:
+        return None
+    key = "test_retain_acc" if report["models"][REFERENCE]["metrics"].get("test_retain_acc") is not None else "test_acc"
+    parts = [f"`{name}` {gap:+.3f}: {explained.get(name) or 'not explained'}" for name, gap in found.items()]
+    return (f"More than {SHORTFALL} below the reference's `{key}` (mean over the seeds that did not diverge): "
+            + "; ".join(parts) + ".")
+
+
 def sanity_lines(report: Mapping[str, Any]) -> list[str]:
     """What a page says under a scenario's table besides the notes: the noise floor and its margins, and what the
     sanity gates found; one sentence each (empty when there is neither)."""
@@ -160,6 +194,8 @@ def sanity_lines(report: Mapping[str, Any]) -> list[str]:
     bound = f"{DIVERGED_FACTOR / num_classes:.2f}" if num_classes else f"{DIVERGED_FACTOR:g} x chance"
     lines = [line] if (line := floor_line(report)) else []
     if (line := privacy_term_line(report)) is not None:
+        lines.append(line)
+    if not report.get("not_learned") and (line := shortfall_line(report, report.get("explained") or {})):
         lines.append(line)
     if report.get("not_learned"):
         lines.append(f"**No verdicts:** {' and '.join(report['not_learned'])} did not learn (accuracy on retained "
