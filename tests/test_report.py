@@ -227,6 +227,7 @@ def test_a_method_that_loses_more_than_0_05_of_the_reference_s_retained_accuracy
     assert shortfalls(report) == {"not": pytest.approx(-0.09)}
     assert shortfall_line(report, {}) == ("More than 0.05 below the reference's `test_retain_acc` (mean over the seeds "
                                           "that did not diverge): `not` -0.090: not explained.")
+    assert shortfall_line(report, None).endswith("did not diverge): `not` -0.090.")  # a single run: no reasons
     assert shortfall_line(report, {"not": "two rounds do not undo the negation"}).endswith(
         "`not` -0.090: two rounds do not undo the negation.")
     # NoT collapses on seed 1 (0.1 on ten classes: diverged): the seed it keeps, 0.86, is within 0.05.

@@ -252,7 +252,7 @@ def suite_board(data: Mapping[str, Any], plot: Path | None = None, claims: str |
                  scenario_table(name, report, docs)]
         if line := floor_line(report):  # the noise floor and its margins, where the suite has one
             body.append(markdown_to_html(line))
-        if not report.get("not_learned") and (line := shortfall_line(report, report.get("explained") or {})):
+        if not report.get("not_learned") and (line := shortfall_line(report, report.get("explained"))):
             body.append(markdown_to_html(line))  # methods that lost utility retraining keeps, and why
         if report.get("not_learned"):
             body.append(f'<p><span class="badge none">no verdicts</span> {e(" and ".join(report["not_learned"]))} '

@@ -175,14 +175,16 @@ def shortfalls(report: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
-def shortfall_line(report: Mapping[str, Any], explained: Mapping[str, str]) -> str | None:
+def shortfall_line(report: Mapping[str, Any], explained: Mapping[str, str] | None) -> str | None:
     """One sentence naming each method more than SHORTFALL below the reference on retained test samples, and why
-    (``explained``: method -> reason, from the suite file) or that nothing explains it; None when there is none."""
+    (``explained``: method -> reason, from a suite file) or that nothing explains it (a single run, with None,
+    just names them); None when there is none."""
     found = shortfalls(report)
     if not found:
         return None
     key = "test_retain_acc" if report["models"][REFERENCE]["metrics"].get("test_retain_acc") is not None else "test_acc"
-    parts = [f"`{name}` {gap:+.3f}: {explained.get(name) or 'not explained'}" for name, gap in found.items()]
+    parts = [f"`{name}` {gap:+.3f}" + ("" if explained is None else f": {explained.get(name) or 'not explained'}")
+             for name, gap in found.items()]
     return (f"More than {SHORTFALL} below the reference's `{key}` (mean over the seeds that did not diverge): "
             + "; ".join(parts) + ".")
 
@@ -195,7 +197,7 @@ def sanity_lines(report: Mapping[str, Any]) -> list[str]:
     lines = [line] if (line := floor_line(report)) else []
     if (line := privacy_term_line(report)) is not None:
         lines.append(line)
-    if not report.get("not_learned") and (line := shortfall_line(report, report.get("explained") or {})):
+    if not report.get("not_learned") and (line := shortfall_line(report, report.get("explained"))):
         lines.append(line)
     if report.get("not_learned"):
         lines.append(f"**No verdicts:** {' and '.join(report['not_learned'])} did not learn (accuracy on retained "
