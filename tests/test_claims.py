@@ -188,3 +188,16 @@ def test_the_margin_is_the_noise_floor_s_where_there_is_one_and_a_bound_is_shown
     assert row.endswith("| **not held** |")
     assert fmt({"mean": 0.0, "std": 0.0, "ci95": None, "n": 5, "at_bound": 0.0}) == "0.000 (5/5 seeds at 0)"
     assert fmt({"mean": 0.5, "std": 0.1, "ci95": [0.4, 0.6], "n": 5}) == "0.500 [0.400, 0.600]"
+
+
+def test_not_at_its_paper_s_budget_is_compared_with_fine_tuning_at_the_equal_budget_paired_by_seed():
+    # NoT with 5 rounds: avg_gap 0.01, 0.02, 0.03; fine-tuning with 2: 0.05 each; differences -0.04, -0.03, -0.02.
+    per_seed = {claims.PAPER_BUDGET: {"0": {"avg_gap": 0.01}, "1": {"avg_gap": 0.02}, "2": {"avg_gap": 0.03}},
+                "finetune": {"0": {"avg_gap": 0.05}, "1": {"avg_gap": 0.05}, "2": {"avg_gap": 0.05}}}
+    models = {claims.PAPER_BUDGET: _model(avg_gap=_stat(0.02)), "finetune": _model(avg_gap=_stat(0.05)),
+              "not": _model(avg_gap=_stat(0.2))}
+    reports = {"sample": _scenario(models, forget_class=-1, per_seed=per_seed)}
+    rows = claims.budget_comparison(reports, ("class-dirichlet", "sample"))
+    assert len(rows) == 1 and rows[0][0] == "sample" and rows[0][3].startswith("-0.030 [")
+    assert page([rows[0][4]]) == "held"  # t = -0.03 / (0.01 / sqrt 3) = -5.2 on 2 degrees of freedom: p 0.018
+    assert claims.budget_comparison({"sample": _scenario({"finetune": models["finetune"]})}, ("sample",)) == []
