@@ -8,6 +8,12 @@ own figure, and held / not held / inconclusive.
 
     python experiments/claims.py [--bench experiments/results/fashion-mnist.json]
                                  [--run experiments/results/fashion-mnist-run/report.json]
+                                 [--out experiments/results/claims.md]
+
+The suite before the protocol has its own page, with the same claims on its numbers:
+
+    python experiments/claims.py --bench experiments/results/fashion-mnist-shared-lr.json \
+                                 --out experiments/results/claims-shared-lr.md
 """
 
 from __future__ import annotations
@@ -57,13 +63,19 @@ def main() -> int:
                         default=str(ROOT / "experiments" / "results" / "fashion-mnist-leakage.json"))
     parser.add_argument("--out", default=str(ROOT / "experiments" / "results" / "claims.md"))
     args = parser.parse_args()
+    # The command that rebuilds this page, as the page names it: the options given that are not the defaults
+    given = [f"--{name.replace('_', '-')} {value}" for name, value in vars(args).items()
+             if Path(value).resolve() != Path(parser.get_default(name)).resolve()]
+    command = " ".join(["experiments/claims.py", *given])
     bench = json.loads(Path(args.bench).read_text(encoding="utf-8"))
+    page = Path(args.bench).with_suffix(".md").name
     reports = load_reports(Path(args.bench))
     lr_reports = load_reports(Path(args.lr_bench)) if Path(args.lr_bench).is_file() else None
     run = load_run(Path(args.run)) if Path(args.run).is_file() else None
     leakage = load_reports(Path(args.leakage_bench)) if Path(args.leakage_bench).is_file() else None
     lines = [
-        "# The papers' claims, re-tested on Fashion-MNIST",
+        "# The papers' claims, re-tested on Fashion-MNIST"
+        + ("" if bench["suite"] == "fashion-mnist" else f" (suite `{bench['suite']}`)"),
         "",
         f"From `{bench['command']}` ({bench['machine']}; seeds {', '.join(map(str, bench['seeds']))}) and, for the "
         "single experiment, `fedunlearn run experiments/fashion-mnist.toml`. Numbers are means over seeds with the "
@@ -78,8 +90,7 @@ def main() -> int:
         "± the margin, two one-sided tests) or a **bound** (at most a stated value). A metric's margin is set by "
         "the noise floor: how far a second retraining from scratch is from the first on it (the suite's page gives "
         "the rule and the values per scenario); a metric without a noise floor uses the suite's "
-        "`verdict-tolerance`. Written by `experiments/claims.py`; the full tables are in "
-        "[fashion-mnist.md](fashion-mnist.md).",
+        f"`verdict-tolerance`. Written by `{command}`; the full tables are in [{page}]({page}).",
         "",
         (f"Common setting: {describe(reports.get('class-dirichlet') or next(iter(reports.values())))}. "
          if reports else "") + f"`avg_gap` = {AVG_GAP_TEXT}.",

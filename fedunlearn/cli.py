@@ -198,7 +198,7 @@ def rebuild_boards(paths: list[str]) -> int:
             return 2
         pages += found
     for page in pages:
-        print(f"leaderboard: {write_suite_board(page, page.parent / 'claims.md')}")
+        print(f"leaderboard: {write_suite_board(page)}")
     return 0
 
 

@@ -41,6 +41,8 @@ REBUILT = {
                                 ["fashion-mnist-tuning.json", "fashion-mnist-tuning.html",
                                  "plots/fashion-mnist-tuning", "../tuned/fashion-mnist.toml"]),
     "claims.md": ("experiments/claims.py", ["fashion-mnist.html"]),  # the leaderboard shows the claims
+    "claims-shared-lr.md": ("experiments/claims.py --bench experiments/results/fashion-mnist-shared-lr.json "
+                            "--out experiments/results/claims-shared-lr.md", ["fashion-mnist-shared-lr.html"]),
     "fucrt.md": ("experiments/fucrt.py report", []),
     "negation.md": ("experiments/negation.py report", []),
     "faults.md": ("experiments/faults.py report", []),

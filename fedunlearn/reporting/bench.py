@@ -346,7 +346,7 @@ def write_page(suite: Suite, reports: Mapping[str, dict], out: Path, command: st
     (out / f"{suite.page}.md").write_text("\n".join(lines), encoding="utf-8")
     from fedunlearn.reporting.board import write_suite_board
 
-    write_suite_board(out / f"{suite.page}.json", out / "claims.md")  # the leaderboard, beside the page
+    write_suite_board(out / f"{suite.page}.json")  # the leaderboard, beside the page (with its claims page's claims)
     return out / f"{suite.page}.md"
 
 

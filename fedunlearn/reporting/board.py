@@ -275,13 +275,21 @@ def run_board(report: Mapping[str, Any], docs: str | None = None) -> str:
                                                                  '<a href="plots/">plots/</a>)</p>'])
 
 
+def claims_of(data: Mapping[str, Any], paths: list[Path]) -> str | None:
+    """The text of the claims page, among ``paths``, made from the suite page ``data`` (it says "From `<the suite's
+    command>`"), or None."""
+    for path in paths:
+        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        if f"From `{data['command']}`" in text:
+            return text
+    return None
+
+
 def write_suite_board(json_path: Path, claims_path: Path | None = None) -> Path:
-    """``<page>.html`` beside ``<page>.json``; with ``claims_path`` (a claims page made from this json) its claims."""
+    """``<page>.html`` beside ``<page>.json``, with the claims of ``claims_path`` if made from this json, else of
+    the claims page beside it (``claims*.md``) that was."""
     data = json.loads(json_path.read_text(encoding="utf-8"))
-    claims = None
-    if claims_path is not None and claims_path.is_file():
-        text = claims_path.read_text(encoding="utf-8")
-        claims = text if f"`{data['command']}`" in text else None
+    claims = claims_of(data, [claims_path] if claims_path is not None else sorted(json_path.parent.glob("claims*.md")))
     plot = json_path.parent / "plots" / json_path.stem / "avg_gap_and_speedup.png"
     out = json_path.with_suffix(".html")
     out.write_text(suite_board(data, plot, claims), encoding="utf-8")
