@@ -58,6 +58,11 @@ def test_a_bad_scenario_is_refused_before_anything_runs(tmp_path, capsys):
     page = _suite(tmp_path, SUITE.replace('page = "tiny-page"', 'page = "../up"'))
     assert main(["bench", str(page), "--out", str(tmp_path / "out")]) == 2
     assert "page = '../up': must be a name of letters" in capsys.readouterr().err
+    why = _suite(tmp_path, SUITE.replace("[scenario.client]", '[scenario.class.explained]\nnto = "typo"\n\n[scenario.client]'))
+    assert main(["bench", str(why), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "scenario 'class': explained names nto, not among its methods (finetune, not)" in err
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.e2e
