@@ -61,3 +61,16 @@ def test_the_tuned_file_round_trips_into_each_methods_settings():
         ("fucrt", "fucrt", {"learning-rate": 0.01, "fucrt-temperature": 0.5}),
         ("fucrt[fucrt-temperature=0.1]", "fucrt", {"learning-rate": 0.01, "fucrt-temperature": 0.1}),
         ("not", "not", {})]
+
+
+def test_a_suite_that_reads_tuned_values_reports_other_seeds_on_the_other_half():
+    text = tuning.tuned_text({"class": {"not": {"overrides": {"learning-rate": 0.02}}}}, "fedunlearn bench t.toml",
+                             [100, 101])
+    assert tuning.tuned_header(text) == {"command": "fedunlearn bench t.toml", "seeds": [100, 101]}
+    reported = {"class": {"test-half": "report"}}
+    tuning.check_protocol(text, [0, 1, 2], reported, "suite")  # other seeds, the other half: fine
+    with pytest.raises(ConfigError, match=r"suite: seeds \[101\] are the tuned file's tuning seeds"):
+        tuning.check_protocol(text, [0, 101], reported, "suite")
+    with pytest.raises(ConfigError, match="scenario 'class': test-half = '': a suite that reads tuned values"):
+        tuning.check_protocol(text, [0], {"class": {"test-half": ""}}, "suite")
+    assert tuning.tuned_header("[class.not]\n") == {"command": "", "seeds": []}  # a hand-written file: no claim

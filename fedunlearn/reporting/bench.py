@@ -60,6 +60,7 @@ class Suite:
     path: str
     page: str = "benchmark"  # the results page: <page>.md, <page>.json and plots/<page>/ in the output folder
     writes_tuned: str = ""  # a tuning suite (with a grid): where its chosen values go (fedunlearn/reporting/tuning.py)
+    tuned: str = ""  # the tuned file the suite's methods read their values from, if any
 
 
 # Keys that cannot change a stored cell's numbers: the experiment's name (a label: "<suite>-<scenario>", so a
@@ -188,7 +189,10 @@ def load_suite(path: str | Path, check: Callable[[Mapping[str, Any]], dict[str, 
             raise ConfigError(f"suite file {str(path)!r}: scenario {scenario!r}: explained names {', '.join(unknown)}, "
                               f"not among its methods ({', '.join(labels)})")
         checked.append(Scenario(scenario, title, config, dict(explained)))
-    return Suite(name, tuple(seeds), tuple(checked), str(path), page, writes_tuned)
+    if tuned is not None:
+        tuning.check_protocol(Path(raw["tuned"]).read_text(encoding="utf-8"), seeds,
+                              {s.name: s.config for s in checked}, f"suite file {str(path)!r}")
+    return Suite(name, tuple(seeds), tuple(checked), str(path), page, writes_tuned, str(raw.get("tuned", "")))
 
 
 def cells(suite: Suite, out: Path) -> list[Cell]:
@@ -264,6 +268,16 @@ def _timing(reports: Mapping[str, dict]) -> str:
     return text
 
 
+def tuned_line(suite: Suite) -> str:
+    """Where the suite's hyperparameters come from, and what the tuning could see."""
+    header = tuning.tuned_header(Path(suite.tuned).read_text(encoding="utf-8")) if Path(suite.tuned).is_file() else {}
+    seeds = ", ".join(map(str, header.get("seeds", []))) or "not recorded"
+    return (f"Hyperparameters: every method runs with the values in `{suite.tuned}` for its scenario's request kind "
+            f"(the key `tuned-methods` below), chosen by `{header.get('command') or 'not recorded'}` on tuning seeds "
+            f"{seeds} and the validation half of the test split, by the rule: {tuning.RULE}. The reference entered "
+            "the tuning only there; this page reports other seeds, scored on the other half of the test split.")
+
+
 def machines(cells: list[Cell]) -> str:
     """Where the cells were computed, as each recorded it: one machine, or each with its number of cells (a page
     rebuilt elsewhere still names the machines that measured it)."""
@@ -306,6 +320,7 @@ def write_page(suite: Suite, reports: Mapping[str, dict], out: Path, command: st
         "",
         f"Command: `{command}`. Machine: {machine}.",
         "",
+        *([tuned_line(suite), ""] if suite.tuned else []),
         _timing(reports),
         "",
         f"![avg_gap and speedup per scenario]({plot.relative_to(out)})",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from typing import Any, Mapping
 
 from fedunlearn.config import ConfigError, method_variants, request_kind
@@ -111,6 +112,28 @@ def tuned_text(selection: Mapping[str, Mapping[str, Mapping[str, Any]]], command
             lines += [f"{k} = {_toml_value(v)}" for k, v in choice["overrides"].items()]
             lines.append("")
     return "\n".join(lines)
+
+
+def tuned_header(text: str) -> dict[str, Any]:
+    """What a tuned file's first comment lines (:func:`tuned_text`) say: the ``command`` that wrote it and its tuning
+    ``seeds`` (empty where the file does not say)."""
+    command = re.search(r"^# Tuned hyperparameters, written by `([^`]+)`", text, re.M)
+    seeds = re.search(r"Tuning seeds: ([\d, ]+)\.", text)
+    return {"command": command.group(1) if command else "",
+            "seeds": [int(s) for s in seeds.group(1).split(",")] if seeds else []}
+
+
+def check_protocol(tuned_text_: str, seeds: list[int], scenarios: Mapping[str, Mapping[str, Any]], where: str) -> None:
+    """A suite that reads tuned values must report other seeds than they were tuned on, and the other half of the
+    test split (``test-half = "report"``) than the validation half they were scored on: else the tuning saw what
+    the page reports. Raises ConfigError naming what overlaps."""
+    overlap = sorted(set(tuned_header(tuned_text_)["seeds"]) & set(seeds))
+    if overlap:
+        raise ConfigError(f"{where}: seeds {overlap} are the tuned file's tuning seeds; report other seeds")
+    for name, config in scenarios.items():
+        if config.get("test-half") != "report":
+            raise ConfigError(f"{where}: scenario {name!r}: test-half = {config.get('test-half')!r}: a suite that "
+                              "reads tuned values must set test-half = \"report\" (they were chosen on the other half)")
 
 
 def tuned_methods(tuned: Mapping[str, Any], group: str, where: str) -> str:
