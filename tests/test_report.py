@@ -233,3 +233,19 @@ def test_a_method_that_loses_more_than_0_05_of_the_reference_s_retained_accuracy
     # NoT collapses on seed 1 (0.1 on ten classes: diverged): the seed it keeps, 0.86, is within 0.05.
     report = combine(CONFIG, {"kind": "class"}, {0: seed(0.86, 0.86), 1: seed(0.86, 0.1)}, {"num_classes": 10})
     assert shortfalls(report) == {} and shortfall_line(report, {}) is None
+
+
+def test_every_share_and_similarity_has_its_interval_truncated_to_0_1_and_a_divergence_to_0_and_above():
+    from fedunlearn.reporting.seeds import bounds_of
+
+    for key in ("metrics.test_retain_acc", "metrics.rmia_auc", "metrics.mia_efficacy_by_feature.m_entropy",
+                "metrics.forget_predicted_as.3", "metrics.per_class_acc.0", "metrics.cka_to_reference.cka_test",
+                "metrics.robust_kl_to_reference.js_forget", "avg_gap"):
+        assert bounds_of(key) == (0.0, 1.0), key
+    for key in ("metrics.kl_to_reference.kl_forget", "metrics.robust_kl_to_reference.median_kl_test",
+                "metrics.nonfinite_outputs", "cost.seconds", "speedup.client_rounds"):
+        assert bounds_of(key) == (0.0, float("inf")), key
+    assert bounds_of("gap.forget_acc") == (-1.0, 1.0) and bounds_of("details.whatever") is None
+    # Three seeds of a share near 0: the t-interval would reach below 0; it is cut at 0.
+    report = combine(CONFIG, {"kind": "class"}, {s: _seed(v) for s, v in enumerate((0.0, 0.0, 0.03))})
+    assert report["models"]["finetune"]["stats"]["metrics.per_class_acc.1"]["ci95"][0] == 0.0

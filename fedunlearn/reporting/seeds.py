@@ -75,16 +75,21 @@ def mean_tree(values: list) -> Any:
 
 
 UNIT = (0.0, 1.0)
+# Metrics besides GAP_KEYS that are shares, similarities or divergences bounded by 1 (per-class accuracies, the
+# share of forgotten samples predicted as each class, SalUn's attack per feature, CKA, Jensen-Shannon: at most ln 2).
+SHARES = ("mia_efficacy_by_feature", "per_class_acc", "forget_predicted_as", "cka_to_reference",
+          "robust_kl_to_reference.js_")
 
 
 def bounds_of(key: str) -> tuple[float, float] | None:
     """The range a flattened report number can take (its interval is truncated to it), or None."""
     head, _, name = key.partition(".")
-    if head == "metrics" and name in GAP_KEYS or key == "avg_gap" or head == "metrics" and name.startswith("cka_to"):
+    if key == "avg_gap" or head == "metrics" and (name in GAP_KEYS or name.startswith(SHARES)):
         return UNIT
     if head == "gap" and name in GAP_KEYS:
         return (-1.0, 1.0)
-    if head in ("cost", "one_off_cost", "speedup") or name.startswith("kl_to_reference"):
+    if head in ("cost", "one_off_cost", "speedup", "attack_references") or head == "metrics" and name.startswith(
+            ("kl_to_reference", "robust_kl_to_reference", "nonfinite_outputs")):
         return (0.0, float("inf"))
     return None
 
