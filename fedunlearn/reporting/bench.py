@@ -37,8 +37,8 @@ from fedunlearn.runtime import environment
 
 SUITE_FIELDS = ("name", "page", "seeds", "common", "scenario", "tuned", "grid", "writes-tuned")
 TABLE = (("forget_acc", "metrics.forget_acc"), ("retain_acc", "metrics.retain_acc"), ("test_acc", "metrics.test_acc"),
-         ("test_retain_acc", "metrics.test_retain_acc"), ("test_forget_acc", "metrics.test_forget_acc"), ("mia_efficacy", "metrics.mia_efficacy"),
-         ("rmia_auc", "metrics.rmia_auc"), ("backdoor_asr", "metrics.backdoor_asr"), ("avg_gap", "avg_gap"),
+         ("test_retain_acc", "metrics.test_retain_acc"), ("test_forget_acc", "metrics.test_forget_acc"),
+         ("mia_efficacy", "metrics.mia_efficacy"), ("rmia_auc", "metrics.rmia_auc"), ("backdoor_asr", "metrics.backdoor_asr"), ("avg_gap", "avg_gap"),
          ("client_rounds", "cost.client_rounds"), ("seconds", "cost.seconds"),
          ("speedup", "speedup.client_rounds"))
 
