@@ -4,6 +4,7 @@ its first lines instead."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -40,6 +41,8 @@ REBUILT = {
     "fashion-mnist-tuning.md": (BENCH.format("fashion-mnist-tuning"),
                                 ["fashion-mnist-tuning.json", "fashion-mnist-tuning.html",
                                  "plots/fashion-mnist-tuning", "../tuned/fashion-mnist.toml"]),
+    "digits-tuning.md": (BENCH.format("digits-tuning"),
+                         ["digits-tuning.json", "digits-tuning.html", "plots/digits-tuning", "../tuned/digits.toml"]),
     "claims.md": ("experiments/claims.py", ["fashion-mnist.html"]),  # the leaderboard shows the claims
     "claims-shared-lr.md": ("experiments/claims.py --bench experiments/results/fashion-mnist-shared-lr.json "
                             "--out experiments/results/claims-shared-lr.md", ["fashion-mnist-shared-lr.html"]),
@@ -117,3 +120,28 @@ def test_run_reports_rebuild_from_their_report_json(checkout):
     differ = [d for run, folder in zip(RUN_REPORTS, rebuilt) for name in ("report.md", "report.html", "plots")
               if (RESULTS / run / name).exists() for d in _same_tree(RESULTS / run / name, folder / name)]
     assert len(RUN_REPORTS) >= 10 and differ == []
+
+
+SUITES = sorted(RESULTS.glob("*.json"))
+
+
+@pytest.mark.parametrize("suite", SUITES, ids=[p.stem for p in SUITES])
+def test_committed_intervals_stay_within_their_metrics_bounds(suite):
+    """Every 95% interval a committed suite reports lies within its number's range (``seeds.bounds_of``: a share in
+    [0, 1], a gap in [-1, 1], a cost at least 0), and a number on a bound on every seed has no interval at all."""
+    from fedunlearn.reporting.seeds import bounds_of
+
+    data = json.loads(suite.read_text(encoding="utf-8"))
+    outside, checked = [], 0
+    for name, scenario in data.get("scenarios", {}).items():
+        for model, entry in scenario["models"].items():
+            for key, stat in (entry.get("stats") or {}).items():
+                bounds, interval = bounds_of(key), (stat or {}).get("ci95")
+                if bounds is None or interval is None:
+                    continue
+                checked += 1
+                if interval[0] < bounds[0] - 1e-12 or interval[1] > bounds[1] + 1e-12:
+                    outside.append(f"{name}/{model}/{key}: {interval}")
+                if stat.get("at_bound") is not None:
+                    outside.append(f"{name}/{model}/{key}: an interval beside at_bound")
+    assert (checked > 0 or len(data.get("seeds", [])) < 2) and outside == []
