@@ -62,7 +62,7 @@ class PeakMemory:
     """Samples the summed memory of this process and all its descendants every :data:`INTERVAL` seconds: the
     proportional set size (PSS, ``peak``: a page shared by k processes counts 1/k in each, so a data set mapped by
     every Ray worker counts once) and the resident set size (RSS, ``peak_rss``: a shared page counts in every process
-    that touched it).
+    that touched it), and each Ray worker's PSS at the PSS peak (``peak_workers``).
 
     One sample walks the process table and reads each descendant's memory: about 3 ms of CPU with Ray's
     15 processes, in the measured process itself. Every 20 ms (as this sampler once did) that is 16% of a core
@@ -75,21 +75,33 @@ class PeakMemory:
         self.enabled = enabled
         self.peak = 0
         self.peak_rss = 0
+        self.peak_workers: list[int] = []  # each Ray worker's PSS at the peak
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def kind(proc: psutil.Process) -> str:
+        """``worker`` for a Ray worker process (its Python interpreter running Ray's ``default_worker.py``: the
+        processes that host Flower's client actors), else ``other`` (the measured command, Ray's own processes)."""
+        return "worker" if any("default_worker.py" in word for word in proc.cmdline()) else "other"
 
     def _run(self) -> None:
         me = psutil.Process()
         while not self._stop.is_set():
             total = resident = 0
+            workers: list[int] = []
             for proc in [me, *me.children(recursive=True)]:
                 try:
                     info = proc.memory_full_info()
-                    total += getattr(info, "pss", info.rss)  # PSS where the system reports it (Linux)
+                    pss = getattr(info, "pss", info.rss)  # PSS where the system reports it (Linux)
+                    if self.kind(proc) == "worker":
+                        workers.append(pss)
+                    total += pss
                     resident += info.rss
                 except psutil.Error:
                     pass
-            self.peak = max(self.peak, total)
+            if total > self.peak:
+                self.peak, self.peak_workers = total, workers
             self.peak_rss = max(self.peak_rss, resident)
             self._stop.wait(self.INTERVAL)
 

@@ -126,6 +126,7 @@ def measure(n: int, out: Path, samples: int | None = None, cap: float | None = N
 
     fucrt = "fucrt" if "fucrt" in models else sampled_fucrt(n)  # the rounds after the selection are the same
     return {"clients": n, "wall": wall, "peak_gib": memory.peak / 2**30, "peak_rss_gib": memory.peak_rss / 2**30,
+            "peak_workers_gib": [pss / 2**30 for pss in memory.peak_workers],
             "original": rounds("original"),
             "fucrt": rounds(fucrt), "not": rounds("not"), "selection": selection("fucrt"),
             "sampled_selection": selection(sampled_fucrt(n)),
@@ -358,6 +359,42 @@ def memory_sections(page: Path) -> list[str]:
     return ["", *text[start:]] if start is not None else []
 
 
+# What a client worker imports before it holds any data: the interpreter, torch, Ray and Flower's client app.
+WORKER_IMPORTS = "import ray, torch; import clients.client_app"
+
+
+def interpreter_mib() -> float:
+    """Private (anonymous) memory of a fresh Python process that has imported what a Ray client worker imports, in
+    MiB: what every further worker costs whatever the data set (read from the process's own smaps_rollup)."""
+    code = (f"{WORKER_IMPORTS}\n"
+            "print(next(int(l.split()[1]) for l in open('/proc/self/smaps_rollup') if l.startswith('Anonymous:')))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    return int(done.stdout.split()[-1]) / 1024
+
+
+def _each(values: list[float]) -> str:
+    return f"{min(values):.2f} to {max(values):.2f}" if values else "none"
+
+
+def _memory_reading(rows: list[tuple], baseline: float) -> list[str]:
+    """What the table says about the workers: with the data set mapped, what more workers add, against what each
+    worker's interpreter costs before it holds any data."""
+    mapped = {w: r for w, _, label, r in rows if label == DATA[1][0]}
+    copied = {w: r for w, _, label, r in rows if label == DATA[0][0]}
+    (few, many) = (WORKERS[0][0], WORKERS[-1][0])
+    if few not in mapped or many not in mapped or few not in copied or many not in copied:
+        return []
+    added = mapped[many]["peak_gib"] - mapped[few]["peak_gib"]
+    return [
+        f"- **What more workers add.** From {few} to {many} workers the peak grows by "
+        f"{copied[many]['peak_gib'] - copied[few]['peak_gib']:.2f} GiB with a copy of the data set in every worker "
+        f"and by {added:.2f} GiB with it mapped, {added * 1024 / (many - few):.0f} MiB per further worker. A fresh "
+        f"Python process that has imported what a client worker imports (`{WORKER_IMPORTS}`) holds "
+        f"{baseline:.0f} MiB of private memory before it touches any data (measured in the same run): a Ray worker "
+        "is a process of its own, so that cost comes with every worker however the data are shared.",
+    ]
+
+
 def memory(n: int) -> int:
     """``--memory N``: N clients (NoT only) with 2 and 8 Ray workers, the data set copied into every worker or
     mapped from the array cache; writes the memory section of scale.md, keeping the rest of the page."""
@@ -370,6 +407,7 @@ def memory(n: int) -> int:
                 rows.append((workers, cpus, label, r))
                 print(f"N={n}, {workers} workers, {label}: PSS {r['peak_gib']:.2f} GiB, RSS {r['peak_rss_gib']:.2f} "
                       f"GiB, wall {r['wall']:.0f} s", flush=True)
+    baseline = interpreter_mib()
     page = ROOT / "experiments" / "results" / "scale.md"
     text = page.read_text(encoding="utf-8").split("\n") if page.is_file() else []
     start = next((i for i, line in enumerate(text) if line == MEMORY_TITLE), len(text))
@@ -386,10 +424,14 @@ def memory(n: int) -> int:
         f"- Machine: {platform.platform()}, {psutil.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB;"
         f" {environment.describe()}.",
         "",
-        "| workers (client-cpus) | data set | peak PSS (GiB) | peak RSS (GiB) | wall (s) |",
-        "|---|---|---|---|---|",
-        *(f"| {w} ({c:g}) | {label} | {r['peak_gib']:.2f} | {r['peak_rss_gib']:.2f} | {r['wall']:.0f} |"
-          for w, c, label, r in rows),
+        "| workers (client-cpus) | data set | peak PSS (GiB) | of it, Ray's worker processes (GiB) | "
+        "per worker process (GiB) | peak RSS (GiB) | wall (s) |",
+        "|---|---|---|---|---|---|---|",
+        *(f"| {w} ({c:g}) | {label} | {r['peak_gib']:.2f} | {sum(r['peak_workers_gib']):.2f} "
+          f"({len(r['peak_workers_gib'])} processes) | {_each(r['peak_workers_gib'])} | {r['peak_rss_gib']:.2f} | "
+          f"{r['wall']:.0f} |" for w, c, label, r in rows),
+        "",
+        *_memory_reading(rows, baseline),
         "",
     ]
     page.write_text("\n".join([*text[:start], *section]).rstrip("\n") + "\n", encoding="utf-8")
