@@ -177,3 +177,24 @@ def test_a_stored_cell_stands_when_only_keys_that_cannot_change_its_numbers_diff
     for key, value in (("learning-rate", 0.5), ("fault-rate", 0.1), ("mia-samples", 10), ("client-cpus", 2.0)):
         cell.path.write_text(json.dumps({"config": {**cell.config, key: value}, "models": models}))
         assert not cell.done(), key  # every other key determines the numbers
+
+
+def test_the_timing_line_counts_what_the_cells_trained_and_leaves_out_cached_models():
+    """The second reference and the papers'-budget rows are priced at their mean cost times the seeds that trained
+    them: a seed whose model came from the cache cost its cell nothing."""
+    from fedunlearn.reporting.bench import _timing
+
+    def model(seconds, details=None):
+        return {"cost": {"seconds": seconds}, "details": details or {}}
+
+    reports = {"a": {"seeds": [0, 1, 2], "cell_seconds": [60.0, 60.0, 60.0], "cell_evaluation_seconds": [6, 6, 6],
+                     "models": {"retrain-2": model(20.0, {"0": {"cache": "reused"}, "1": {"cache": "trained"}}),
+                                "not[unlearn-rounds=5]": model(10.0), "not": model(4.0)}},
+               "b": {"seeds": [0, 1, 2], "cell_seconds": [30.0, 30.0, 30.0], "cell_evaluation_seconds": [3, 3, 3],
+                     "models": {"retrain-2": model(8.0)}}}
+    text = _timing(reports)
+    assert "Computing the 6 cells took 4.5 min in all" in text and "`a` 3.0, `b` 1.5" in text
+    assert "min of it (10%)" in text
+    # retrain-2: 20 s on the 2 seeds a trained + 8 s on b's 3 = 64 s; budget rows: 10 s x 3 seeds
+    assert "Training the second reference (`retrain-2`) took 1.1 min and the rows at the papers' budgets took 0.5 min." in text
+    assert "second reference" not in _timing({"b": {**reports["b"], "models": {"not": model(4.0)}}})

@@ -32,7 +32,7 @@ from fedunlearn.reporting.report import (
     one_off_lines,
     sequential_rows,
 )
-from fedunlearn.reporting.seeds import REFERENCE, combine, sanity_lines
+from fedunlearn.reporting.seeds import REFERENCE, SECOND_REFERENCE, combine, sanity_lines
 from fedunlearn.runtime import environment
 
 SUITE_FIELDS = ("name", "page", "seeds", "common", "scenario", "tuned", "grid", "writes-tuned")
@@ -265,7 +265,26 @@ def _timing(reports: Mapping[str, dict]) -> str:
     if evaluation and None not in evaluation:
         text += (f" Scoring the models with the central evaluator took {sum(evaluation) / 60:.1f} min of it "
                  f"({sum(evaluation) / total:.0%}).")
+    second = _trained_seconds(reports, lambda model: model == SECOND_REFERENCE)
+    budgets = _trained_seconds(reports, lambda model: "[unlearn-rounds=" in model)
+    parts = [f"{what} took {seconds / 60:.1f} min" for what, seconds in
+             (("the second reference (`retrain-2`)", second), ("the rows at the papers' budgets", budgets)) if seconds]
+    if parts:
+        text += " Training " + " and ".join(parts) + "."
     return text
+
+
+def _trained_seconds(reports: Mapping[str, dict], chosen: Callable[[str], bool]) -> float:
+    """Seconds the chosen models cost over every cell (mean cost x seeds), leaving out seeds whose model came from
+    the cache (not trained in that cell)."""
+    total = 0.0
+    for report in reports.values():
+        for model, entry in report["models"].items():
+            if not chosen(model):
+                continue
+            reused = sum((d or {}).get("cache") == "reused" for d in (entry.get("details") or {}).values())
+            total += entry["cost"]["seconds"] * (len(report["seeds"]) - reused)
+    return total
 
 
 def tuned_line(suite: Suite) -> str:
