@@ -81,9 +81,11 @@ class PeakMemory:
 
     @staticmethod
     def kind(proc: psutil.Process) -> str:
-        """``worker`` for a Ray worker process (its Python interpreter running Ray's ``default_worker.py``: the
-        processes that host Flower's client actors), else ``other`` (the measured command, Ray's own processes)."""
-        return "worker" if any("default_worker.py" in word for word in proc.cmdline()) else "other"
+        """``worker`` for a Ray worker process (titled ``ray::<actor>`` once it hosts an actor, such as Flower's
+        ``ray::ClientAppActor``, or ``ray::IDLE`` in the pool), else ``other`` (the measured command and Ray's own
+        processes: GCS, raylet, dashboard and its ``ray::...Agent`` processes)."""
+        title = (proc.cmdline() or [""])[0]
+        return "worker" if title.startswith("ray::") and not title.endswith("Agent") else "other"
 
     def _run(self) -> None:
         me = psutil.Process()

@@ -373,7 +373,7 @@ def interpreter_mib() -> float:
 
 
 def _each(values: list[float]) -> str:
-    return f"{min(values):.2f} to {max(values):.2f}" if values else "none"
+    return f"{min(values) * 1024:.0f} to {max(values) * 1024:.0f}" if values else "none"
 
 
 def _memory_reading(rows: list[tuple], baseline: float) -> list[str]:
@@ -425,7 +425,7 @@ def memory(n: int) -> int:
         f" {environment.describe()}.",
         "",
         "| workers (client-cpus) | data set | peak PSS (GiB) | of it, Ray's worker processes (GiB) | "
-        "per worker process (GiB) | peak RSS (GiB) | wall (s) |",
+        "each worker process (MiB) | peak RSS (GiB) | wall (s) |",
         "|---|---|---|---|---|---|---|",
         *(f"| {w} ({c:g}) | {label} | {r['peak_gib']:.2f} | {sum(r['peak_workers_gib']):.2f} "
           f"({len(r['peak_workers_gib'])} processes) | {_each(r['peak_workers_gib'])} | {r['peak_rss_gib']:.2f} | "
