@@ -230,6 +230,7 @@ def test_a_wrong_ray_address_fails_fast_with_one_line_and_writes_nothing(tmp_pat
 
 def test_a_method_without_keys_claims_no_prefix_so_noise_floor_stays_an_experiment_key():
     import fedunlearn.strategies.methods  # noqa: F401  (registers every method, "noise" among them)
+
     from fedunlearn.config import is_method_key, variant_keys
 
     assert not is_method_key("noise-floor") and "noise-floor" not in variant_keys()
