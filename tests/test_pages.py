@@ -128,7 +128,8 @@ SUITES = sorted(RESULTS.glob("*.json"))
 @pytest.mark.parametrize("suite", SUITES, ids=[p.stem for p in SUITES])
 def test_committed_intervals_stay_within_their_metrics_bounds(suite):
     """Every 95% interval a committed suite reports lies within its number's range (``seeds.bounds_of``: a share in
-    [0, 1], a gap in [-1, 1], a cost at least 0), and a number on a bound on every seed has no interval at all."""
+    [0, 1], a gap in [-1, 1], a cost at least 0), every metric has a range, and a number on a bound on every seed has
+    no interval at all."""
     from fedunlearn.reporting.seeds import bounds_of
 
     data = json.loads(suite.read_text(encoding="utf-8"))
@@ -137,6 +138,8 @@ def test_committed_intervals_stay_within_their_metrics_bounds(suite):
         for model, entry in scenario["models"].items():
             for key, stat in (entry.get("stats") or {}).items():
                 bounds, interval = bounds_of(key), (stat or {}).get("ci95")
+                if bounds is None and key.startswith("metrics."):
+                    outside.append(f"{name}/{model}/{key}: a metric without a range")
                 if bounds is None or interval is None:
                     continue
                 checked += 1

@@ -75,9 +75,10 @@ def mean_tree(values: list) -> Any:
 
 
 UNIT = (0.0, 1.0)
-# Metrics besides GAP_KEYS that are shares, similarities or divergences bounded by 1 (per-class accuracies, the
-# share of forgotten samples predicted as each class, SalUn's attack per feature, CKA, Jensen-Shannon: at most ln 2).
-SHARES = ("mia_efficacy_by_feature", "per_class_acc", "forget_predicted_as", "cka_to_reference",
+# Metrics besides GAP_KEYS that are shares, similarities or divergences bounded by 1 (per-class accuracies, each
+# sequential request's forget accuracy, the share of forgotten samples predicted as each class, SalUn's attack per
+# feature, CKA, Jensen-Shannon: at most ln 2).
+SHARES = ("mia_efficacy_by_feature", "per_class_acc", "forget_acc_by_class", "forget_predicted_as", "cka_to_reference",
           "robust_kl_to_reference.js_")
 
 
