@@ -30,7 +30,7 @@ from pathlib import Path
 from statistics import median
 
 import psutil
-from bench_overhead import PeakMemory  # the same memory sampler
+from memory import PeakMemory  # the same memory sampler as bench_overhead.py
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
